@@ -1,0 +1,87 @@
+"""Build a TenantStore from a YAML/JSON seed document, and generate large tenants for benchmarks."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .state import App, ServicePrincipal, Tenant, TenantStore, User
+
+SAMPLE_SEED = "sample_tenant.yaml"
+
+_USER_KEYS = {
+    "user_principal_name", "id", "display_name", "password", "licenses", "per_user_mfa_state",
+    "mfa_method_registered", "has_mailbox", "recipient_type_details", "primary_smtp_address",
+    "smtp_client_authentication_disabled", "authentication_policy", "mailbox_permissions", "send_as",
+}
+_APP_KEYS = {
+    "client_id", "display_name", "object_id", "secrets", "certificates", "graph_permissions",
+    "exchange_permissions", "directory_roles",
+}
+
+
+def _checked(kind: str, entry: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    unknown = set(entry) - allowed
+    if unknown:
+        raise ValueError(f"seed: {kind} {entry.get('user_principal_name') or entry.get('client_id') or entry.get('name')}"
+                         f" has unknown keys {sorted(unknown)}")
+    return entry
+
+
+def generate_users(domain: str, count: int, prefix: str = "device", licenses: list[str] | None = None,
+                   every_nth_enabled: int = 0) -> list[User]:
+    """Deterministic bulk mailboxes: ``prefix00001@domain`` ... ; every Nth one has SMTP AUTH explicitly on."""
+    plans = licenses if licenses is not None else ["EXCHANGE_S_STANDARD"]
+    users = []
+    for number in range(1, count + 1):
+        enabled = bool(every_nth_enabled) and number % every_nth_enabled == 0
+        users.append(User(
+            user_principal_name=f"{prefix}{number:05d}@{domain}",
+            id=f"00000000-0000-4000-8000-{number:012d}",
+            password=f"Bulk-{number:05d}!",
+            licenses=list(plans),
+            smtp_client_authentication_disabled=False if enabled else None,
+        ))
+    return users
+
+
+def tenant_from_seed(entry: dict[str, Any]) -> Tenant:
+    entry = dict(entry)
+    apps = [App(**_checked("app", app, _APP_KEYS)) for app in entry.pop("apps", [])]
+    users = [User(**_checked("user", user, _USER_KEYS)) for user in entry.pop("users", [])]
+    principals = [ServicePrincipal(**sp) for sp in entry.pop("service_principals", [])]
+    generate = entry.pop("generate", None)
+    policies = entry.pop("authentication_policies", {})
+    tenant = Tenant(**entry)
+    tenant.apps = {app.client_id: app for app in apps}
+    tenant.authentication_policies = {name: dict(settings) for name, settings in policies.items()}
+    tenant.service_principals = principals
+    for user in users:
+        tenant.add_user(user)
+    if generate:
+        for user in generate_users(tenant.domains[0], **generate):
+            tenant.add_user(user)
+    return tenant
+
+
+def store_from_document(document: dict[str, Any]) -> TenantStore:
+    if not isinstance(document, dict) or not isinstance(document.get("tenants"), list):
+        raise ValueError("seed: the document must be a mapping with a 'tenants' list")
+    tenants = [tenant_from_seed(entry) for entry in document["tenants"]]
+    return TenantStore(tenants, behaviour=document.get("behaviour"))
+
+
+def load_document(path: str | Path | None = None) -> dict[str, Any]:
+    """Read a seed file (YAML or JSON; JSON is YAML); None reads the bundled sample tenant."""
+    if path is None:
+        text = resources.files(__package__).joinpath("data").joinpath(SAMPLE_SEED).read_text(encoding="utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def load_store(path: str | Path | None = None) -> TenantStore:
+    return store_from_document(load_document(path))

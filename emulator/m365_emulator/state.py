@@ -1,0 +1,227 @@
+"""Tenant state: the single source of truth that tokens, Graph, Exchange and SMTP all read and write.
+
+Everything is held in memory behind one re-entrant lock (``TenantStore.lock``); request handlers take
+the lock for the whole of a read-compare-write so that concurrent clients see consistent state.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from dataclasses import dataclass, field, asdict
+from typing import Any
+
+# Service plans that appear in a user's assignedPlans. Only the ones with service "exchange" and a
+# mailbox-bearing plan id make a licensed mailbox; EXCHANGE_S_FOUNDATION deliberately does not.
+SERVICE_PLANS = {
+    "EXCHANGE_S_STANDARD": ("9aaf7827-d63c-4b61-89c3-182f06f82e5c", "exchange"),
+    "EXCHANGE_S_ENTERPRISE": ("efb87545-963c-4e0d-99df-69c6916d9eb0", "exchange"),
+    "EXCHANGE_S_DESKLESS": ("4a82b400-a79f-41a4-b4e2-e94f5787b113", "exchange"),
+    "EXCHANGE_S_FOUNDATION": ("113feb6c-3fe4-4440-bddc-54d774bf0318", "exchange"),
+    "SHAREPOINTSTANDARD": ("c7699d2e-19aa-44de-8edf-1736da088ca1", "SharePoint"),
+    "TEAMS1": ("57ff2da0-773e-42df-b2af-ffb7a2317929", "TeamspaceAPI"),
+}
+MAILBOX_PLAN_IDS = {
+    SERVICE_PLANS[name][0] for name in ("EXCHANGE_S_STANDARD", "EXCHANGE_S_ENTERPRISE", "EXCHANGE_S_DESKLESS")
+}
+MFA_STATES = ("disabled", "enabled", "enforced")
+
+# Behaviour switches for facts that are not confirmed against the live service (see README).
+DEFAULT_BEHAVIOUR = {
+    # Body of a successful Set-*/Add-*/New-* through InvokeCommand: "empty" -> value: [], "object" -> the object.
+    "set_response": "empty",
+    # Whether JSON null for SmtpClientAuthenticationDisabled clears the mailbox switch (True) or is refused (False).
+    "null_clears_mailbox_switch": True,
+    # Exchange paging: "follow" (nextLink works), "expire" (replaying nextLink gives 400), "warning"
+    # (no nextLink; a truncated page carries a non-empty @adminapi.warnings).
+    "exchange_paging": "follow",
+    "exchange_page_size": 1000,
+    # Order in which SMTP AUTH blockers are evaluated for basic authentication; the first that applies answers.
+    "blocker_order": [
+        "credentials",
+        "org_switch",
+        "mailbox_switch",
+        "authentication_policy",
+        "security_defaults",
+        "per_user_mfa",
+        "conditional_access",
+        "license",
+    ],
+    # What an unlicensed user (no mailbox plan) gets at AUTH: "credentials" (535 5.7.139 ... credentials were
+    # incorrect) or "criteria" (535 5.7.139 ... did not meet the criteria).
+    "unlicensed_reply": "credentials",
+    # After the Basic auth retirement: basic AUTH LOGIN/PLAIN answers 550 5.7.30 for every mailbox.
+    "basic_auth_retired": False,
+}
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class App:
+    client_id: str
+    display_name: str = "automation"
+    object_id: str = field(default_factory=new_guid)
+    secrets: list[str] = field(default_factory=list)
+    # PEM-encoded public certificates whose private keys may sign client assertions.
+    certificates: list[str] = field(default_factory=list)
+    graph_permissions: list[str] = field(default_factory=list)
+    exchange_permissions: list[str] = field(default_factory=list)
+    directory_roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class User:
+    user_principal_name: str
+    id: str = field(default_factory=new_guid)
+    display_name: str = ""
+    password: str | None = None
+    licenses: list[str] = field(default_factory=list)
+    per_user_mfa_state: str = "disabled"
+    mfa_method_registered: bool = False
+    has_mailbox: bool = True
+    recipient_type_details: str = "UserMailbox"
+    primary_smtp_address: str = ""
+    # None: follow the organisation's transport setting.
+    smtp_client_authentication_disabled: bool | None = None
+    authentication_policy: str | None = None
+    # [{"user": identity of the trustee, "access_rights": ["FullAccess"]}]
+    mailbox_permissions: list[dict[str, Any]] = field(default_factory=list)
+    # [trustee identity, ...] holding SendAs on this recipient
+    send_as: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.display_name:
+            self.display_name = self.user_principal_name.split("@")[0]
+        if not self.primary_smtp_address:
+            self.primary_smtp_address = self.user_principal_name
+        if self.per_user_mfa_state not in MFA_STATES:
+            raise ValueError(f"user {self.user_principal_name}: per_user_mfa_state must be one of {MFA_STATES}")
+        unknown = [name for name in self.licenses if name not in SERVICE_PLANS]
+        if unknown:
+            raise ValueError(f"user {self.user_principal_name}: unknown service plans {unknown}")
+
+    @property
+    def alias(self) -> str:
+        return self.user_principal_name.split("@")[0]
+
+    def assigned_plans(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "assignedDateTime": "2024-01-15T09:00:00Z",
+                "capabilityStatus": "Enabled",
+                "service": SERVICE_PLANS[name][1],
+                "servicePlanId": SERVICE_PLANS[name][0],
+            }
+            for name in self.licenses
+        ]
+
+    @property
+    def has_mailbox_license(self) -> bool:
+        return any(SERVICE_PLANS[name][0] in MAILBOX_PLAN_IDS for name in self.licenses)
+
+
+@dataclass
+class ServicePrincipal:
+    """An Exchange service principal (New-ServicePrincipal), the link between an Entra app and a mailbox."""
+
+    app_id: str
+    object_id: str
+    display_name: str = ""
+    identity: str = field(default_factory=new_guid)
+
+
+@dataclass
+class Tenant:
+    name: str
+    id: str = field(default_factory=new_guid)
+    domains: list[str] = field(default_factory=list)
+    security_defaults_enabled: bool = True
+    transport_smtp_auth_disabled: bool = True
+    default_authentication_policy: str | None = None
+    # name -> {"AllowBasicAuthSmtp": bool, ...}
+    authentication_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Graph-shaped conditionalAccessPolicy objects
+    conditional_access_policies: list[dict[str, Any]] = field(default_factory=list)
+    apps: dict[str, App] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)  # keyed by object id, in insertion order
+    service_principals: list[ServicePrincipal] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.domains:
+            self.domains = [f"{self.name}.onmicrosoft.com"]
+        self._by_name: dict[str, str] = {}
+        for user in self.users.values():
+            self._index(user)
+
+    def _index(self, user: User) -> None:
+        for key in (user.id, user.user_principal_name, user.primary_smtp_address, user.alias):
+            self._by_name.setdefault(key.lower(), user.id)
+
+    def add_user(self, user: User) -> User:
+        if user.user_principal_name.lower() in self._by_name:
+            raise ValueError(f"tenant {self.name}: duplicate user {user.user_principal_name}")
+        self.users[user.id] = user
+        self._index(user)
+        return user
+
+    def find_user(self, identity: str | None) -> User | None:
+        """Resolve an object id, UPN, primary SMTP address or alias (case-insensitive)."""
+        if not identity:
+            return None
+        user_id = self._by_name.get(str(identity).strip().lower())
+        return self.users.get(user_id) if user_id else None
+
+    def find_service_principal(self, identity: str | None) -> ServicePrincipal | None:
+        if not identity:
+            return None
+        wanted = str(identity).lower()
+        for principal in self.service_principals:
+            if wanted in (principal.app_id.lower(), principal.object_id.lower(), principal.identity.lower(),
+                          principal.display_name.lower()):
+                return principal
+        return None
+
+    def matches(self, tenant_ref: str) -> bool:
+        ref = tenant_ref.lower()
+        return ref == self.id.lower() or ref in (domain.lower() for domain in self.domains)
+
+    def snapshot(self) -> dict[str, Any]:
+        data = {key: copy.deepcopy(value) for key, value in self.__dict__.items() if not key.startswith("_")}
+        data["apps"] = {key: asdict(app) for key, app in self.apps.items()}
+        data["users"] = [asdict(user) for user in self.users.values()]
+        data["service_principals"] = [asdict(sp) for sp in self.service_principals]
+        return data
+
+
+class TenantStore:
+    """All tenants, the behaviour switches and the lock that guards them."""
+
+    def __init__(self, tenants: list[Tenant] | None = None, behaviour: dict[str, Any] | None = None):
+        self.lock = threading.RLock()
+        self.tenants: list[Tenant] = list(tenants or [])
+        self.behaviour: dict[str, Any] = copy.deepcopy(DEFAULT_BEHAVIOUR)
+        unknown = set(behaviour or {}) - set(DEFAULT_BEHAVIOUR)
+        if unknown:
+            raise ValueError(f"unknown behaviour switches: {sorted(unknown)}")
+        self.behaviour.update(behaviour or {})
+
+    def find_tenant(self, tenant_ref: str) -> Tenant | None:
+        for tenant in self.tenants:
+            if tenant.matches(tenant_ref):
+                return tenant
+        return None
+
+    def find_app(self, client_id: str) -> tuple[Tenant, App] | None:
+        for tenant in self.tenants:
+            app = tenant.apps.get(client_id)
+            if app:
+                return tenant, app
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {"behaviour": copy.deepcopy(self.behaviour), "tenants": [t.snapshot() for t in self.tenants]}
