@@ -1,0 +1,530 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""What Microsoft's submission endpoint answers, why, and what fixes it.
+
+One table serves both troubleshooting tools: ``smtp_submission_test`` maps the reply it received to a
+cause and a fix (``diagnose_reply``), and ``smtp_auth_info`` attaches to every blocker it finds the
+exact reply line that blocker produces and the same fix (``describe_blocker``). Keeping both in one
+place is what guarantees that the two tools tell an operator the same story.
+
+Plain Python, no Ansible imports: the submission test may run delegated to a host in a device's
+network, and the table is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+import re
+
+COLLECTION = "m365ops.smtp_auth"
+ROLE = COLLECTION + ".relay_accounts"
+
+# Newer front ends append "[<frontend> <timestamp> <id>]" to every reply; it identifies the server
+# that answered, not the cause, so matching ignores it and the result keeps it apart.
+_SERVER_SUFFIX = re.compile(r"\s*(\[[^\[\]]*\])\s*$")
+_ENHANCED_STATUS = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)")
+
+# The reply lines, verbatim (section "SMTP submission" of the wire notes in the project docs).
+REPLY_TENANT_DISABLED = ("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+                         "Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.")
+REPLY_MAILBOX_DISABLED = ("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+                          "Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.")
+REPLY_SECURITY_DEFAULTS = ("535 5.7.139 Authentication unsuccessful, user is locked by your organization's "
+                           "security defaults policy. Contact your administrator.")
+REPLY_CRITERIA = ("535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be "
+                  "authenticated successfully. Contact your administrator.")
+REPLY_BASIC_DISABLED = "535 5.7.139 Authentication unsuccessful, basic authentication is disabled."
+REPLY_CREDENTIALS = "535 5.7.139 Authentication unsuccessful, the user credentials were incorrect."
+REPLY_UNSUCCESSFUL = "535 5.7.3 Authentication unsuccessful"
+REPLY_NOT_AUTHENTICATED = "530 5.7.57 Client not authenticated to send mail."
+REPLY_NOT_AUTHENTICATED_OLD = "530 5.7.57 SMTP; Client was not authenticated to send anonymous mail during MAIL FROM"
+REPLY_SEND_AS = "550 5.7.60 SMTP; Client does not have permissions to send as this sender"
+REPLY_BASIC_RETIRED = "550 5.7.30 Basic authentication is not supported for Client Submission."
+
+KNOWN_REPLY_LINES = (
+    REPLY_TENANT_DISABLED, REPLY_MAILBOX_DISABLED, REPLY_SECURITY_DEFAULTS, REPLY_CRITERIA, REPLY_BASIC_DISABLED,
+    REPLY_CREDENTIALS, REPLY_UNSUCCESSFUL, REPLY_NOT_AUTHENTICATED, REPLY_NOT_AUTHENTICATED_OLD, REPLY_SEND_AS,
+    REPLY_BASIC_RETIRED,
+)
+
+
+def _module(name):
+    return "%s.%s" % (COLLECTION, name)
+
+
+# Every setting that can keep a mailbox from submitting mail with SMTP AUTH.
+#   setting: where the value lives, in the words of the admin tools;
+#   reply: the line Microsoft answers because of it; other_replies: lines it may answer instead where
+#          the live behaviour is not confirmed;
+#   auth_modes: which authentication it blocks (basic = AUTH LOGIN, oauth = XOAUTH2);
+#   fix: what to run; module/arguments and role_variables are the machine-readable form of it.
+# ``{mailbox}`` in a fix is replaced by the mailbox it is about.
+BLOCKERS = {
+    "org_smtp_auth_disabled": {
+        "setting": "Get-TransportConfig SmtpClientAuthenticationDisabled",
+        "reply": REPLY_TENANT_DISABLED,
+        "auth_modes": ("basic", "oauth"),
+        "cause": "SMTP AUTH is turned off for the whole organisation and the mailbox follows the organisation "
+                 "(its own switch is not set).",
+        "fix": "Turn SMTP AUTH on for this mailbox only (module mailbox_smtp_auth, state: enabled; it overrides the "
+               "organisation), or for the whole organisation (module org_smtp_auth, state: enabled).",
+        "module": _module("mailbox_smtp_auth"),
+        "arguments": {"mailboxes": ["{mailbox}"], "state": "enabled"},
+        "alternative_module": _module("org_smtp_auth"),
+        "alternative_arguments": {"state": "enabled"},
+        "role_variables": ("relay_accounts_mailboxes",),
+    },
+    "mailbox_smtp_auth_disabled": {
+        "setting": "Get-CASMailbox SmtpClientAuthenticationDisabled",
+        "reply": REPLY_MAILBOX_DISABLED,
+        "auth_modes": ("basic", "oauth"),
+        "cause": "SMTP AUTH is explicitly turned off on this mailbox; the mailbox switch wins over the organisation's.",
+        "fix": "Turn SMTP AUTH on for the mailbox: module mailbox_smtp_auth with mailboxes: [{mailbox}] and "
+               "state: enabled (or list it in the role's relay_accounts_mailboxes).",
+        "module": _module("mailbox_smtp_auth"),
+        "arguments": {"mailboxes": ["{mailbox}"], "state": "enabled"},
+        "role_variables": ("relay_accounts_mailboxes",),
+    },
+    "security_defaults_enabled": {
+        "setting": "identitySecurityDefaultsEnforcementPolicy isEnabled",
+        "reply": REPLY_SECURITY_DEFAULTS,
+        "auth_modes": ("basic",),
+        "cause": "Security defaults are on for the tenant; they block every legacy (basic) authentication, "
+                 "SMTP AUTH included.",
+        "fix": "Either turn security defaults off (module security_defaults, state: disabled; replace them with "
+               "Conditional Access first) or move the device to OAuth (XOAUTH2), which security defaults allow.",
+        "module": _module("security_defaults"),
+        "arguments": {"state": "disabled"},
+        "role_variables": ("relay_accounts_security_defaults",),
+    },
+    "per_user_mfa": {
+        "setting": "perUserMfaState",
+        "reply": REPLY_CRITERIA,
+        "auth_modes": ("basic",),
+        "cause": "Legacy per-user MFA is enabled or enforced on the mailbox's account; a printer cannot answer an "
+                 "MFA prompt, so basic SMTP AUTH is refused.",
+        "fix": "Turn per-user MFA off for the account: module per_user_mfa with users: [{mailbox}] and "
+               "state: disabled.",
+        "module": _module("per_user_mfa"),
+        "arguments": {"users": ["{mailbox}"], "state": "disabled"},
+        "role_variables": ("relay_accounts_mailboxes",),
+    },
+    "authentication_policy": {
+        "setting": "Get-AuthenticationPolicy AllowBasicAuthSmtp",
+        "reply": REPLY_BASIC_DISABLED,
+        "auth_modes": ("basic",),
+        "cause": "The authentication policy that applies to the account (its own, or the organisation's default) "
+                 "has AllowBasicAuthSmtp false.",
+        "fix": "Assign the account an authentication policy with AllowBasicAuthSmtp true "
+               "(Set-User -Identity {mailbox} -AuthenticationPolicy <policy>), allow basic SMTP in the policy "
+               "that applies, or move the device to OAuth (XOAUTH2).",
+        "module": None,
+        "arguments": None,
+        "role_variables": (),
+    },
+    "conditional_access": {
+        "setting": "Conditional Access policy",
+        "reply": REPLY_CRITERIA,
+        "auth_modes": ("basic",),
+        "cause": "An enabled Conditional Access policy that includes the account blocks legacy authentication "
+                 "clients ('other clients'), which is what SMTP AUTH with a password is.",
+        "fix": "Exclude the account from the Conditional Access policy (Entra admin center, Protection > "
+               "Conditional Access), or move the device to OAuth (XOAUTH2).",
+        "module": None,
+        "arguments": None,
+        "role_variables": (),
+    },
+    "no_exchange_license": {
+        "setting": "assignedPlans (Exchange mailbox plan)",
+        "reply": REPLY_CREDENTIALS,
+        # Microsoft does not document what an unlicensed account gets; both answers are seen in the field.
+        "other_replies": (REPLY_CRITERIA,),
+        "auth_modes": ("basic", "oauth"),
+        "cause": "The account has no enabled Exchange mailbox plan (EXCHANGE_S_FOUNDATION does not count), so "
+                 "there is no licensed mailbox to authenticate against.",
+        "fix": "Assign the account a licence with an Exchange Online mailbox plan (for example Exchange Online "
+               "Plan 1), then wait for the mailbox to be provisioned.",
+        "module": None,
+        "arguments": None,
+        "role_variables": (),
+    },
+    "mailbox_not_found": {
+        "setting": "mailbox",
+        "reply": REPLY_CREDENTIALS,
+        "auth_modes": ("basic", "oauth"),
+        "cause": "There is no mailbox (or no account) with this name in the tenant.",
+        "fix": "Check the spelling of the user name the device uses (it must be the mailbox's user principal name); "
+               "create the mailbox if it does not exist.",
+        "module": None,
+        "arguments": None,
+        "role_variables": (),
+    },
+    "service_principal_not_registered": {
+        "setting": "Get-ServicePrincipal",
+        "reply": REPLY_UNSUCCESSFUL,
+        "auth_modes": ("oauth",),
+        "cause": "The app that requests the token is not registered in Exchange Online (New-ServicePrincipal), so "
+                 "Exchange does not accept its token for any mailbox.",
+        "fix": "Register the app in Exchange: New-ServicePrincipal -AppId <client id> -ObjectId <enterprise app "
+               "object id> (the role does this for relay_accounts_oauth_apps).",
+        "module": None,
+        "arguments": None,
+        "role_variables": ("relay_accounts_oauth_apps",),
+    },
+    "no_full_access": {
+        "setting": "Get-MailboxPermission FullAccess",
+        "reply": REPLY_UNSUCCESSFUL,
+        "auth_modes": ("oauth",),
+        "cause": "The app's Exchange service principal has no FullAccess permission on the mailbox.",
+        "fix": "Grant it: Add-MailboxPermission -Identity {mailbox} -User <service principal> -AccessRights FullAccess "
+               "(the role does this for relay_accounts_oauth_apps).",
+        "module": None,
+        "arguments": None,
+        "role_variables": ("relay_accounts_oauth_apps",),
+    },
+}
+
+# Reply rules, most specific first. ``match`` is a lower-case fragment of the text after the enhanced
+# status code; a rule without one matches any text with that code.
+#   ok: the step succeeded; blockers: the settings that produce the reply.
+REPLY_RULES = (
+    {
+        "key": "authenticated",
+        "code": 235, "enhanced": "2.7.0", "match": None,
+        "reply": "235 2.7.0 Authentication successful",
+        "ok": True, "blockers": (),
+        "cause": "The mailbox authenticated: nothing blocks SMTP AUTH for it.",
+        "fix": "Nothing to fix.",
+    },
+    {
+        "key": "tenant_smtp_auth_disabled",
+        "code": 535, "enhanced": "5.7.139", "match": "disabled for the tenant",
+        "reply": REPLY_TENANT_DISABLED,
+        "ok": False, "blockers": ("org_smtp_auth_disabled",),
+    },
+    {
+        "key": "mailbox_smtp_auth_disabled",
+        "code": 535, "enhanced": "5.7.139", "match": "disabled for the mailbox",
+        "reply": REPLY_MAILBOX_DISABLED,
+        "ok": False, "blockers": ("mailbox_smtp_auth_disabled",),
+    },
+    {
+        "key": "security_defaults",
+        "code": 535, "enhanced": "5.7.139", "match": "security defaults",
+        "reply": REPLY_SECURITY_DEFAULTS,
+        "ok": False, "blockers": ("security_defaults_enabled",),
+    },
+    {
+        "key": "criteria_not_met",
+        "code": 535, "enhanced": "5.7.139", "match": "did not meet the criteria",
+        "reply": REPLY_CRITERIA,
+        "ok": False, "blockers": ("per_user_mfa", "conditional_access", "no_exchange_license"),
+        "cause": "Entra ID refused the sign-in: per-user MFA is enabled or enforced on the account, or a Conditional "
+                 "Access policy blocks legacy authentication for it (an unlicensed account can also get this).",
+        "fix": "Run smtp_auth_info for the mailbox to see which one applies. Per-user MFA: module per_user_mfa, "
+               "state: disabled. Conditional Access: exclude the account from the policy. Or move the device to "
+               "OAuth (XOAUTH2).",
+    },
+    {
+        "key": "basic_auth_disabled_by_policy",
+        "code": 535, "enhanced": "5.7.139", "match": "basic authentication is disabled",
+        "reply": REPLY_BASIC_DISABLED,
+        "ok": False, "blockers": ("authentication_policy",),
+    },
+    {
+        "key": "credentials_incorrect",
+        "code": 535, "enhanced": "5.7.139", "match": "credentials were incorrect",
+        "reply": REPLY_CREDENTIALS,
+        "ok": False, "blockers": ("mailbox_not_found", "no_exchange_license"),
+        "cause": "The user name or password is wrong, the mailbox does not exist, or the account has no Exchange "
+                 "mailbox licence.",
+        "fix": "Check the user name (the mailbox's user principal name) and reset the password stored on the device; "
+               "run smtp_auth_info for the mailbox to rule out a missing mailbox or licence.",
+    },
+    {
+        # Not one of Microsoft's documented lines, but the general form of the 5.7.139 family: the text after
+        # the comma says what refused it.
+        "key": "authentication_refused",
+        "code": 535, "enhanced": "5.7.139", "match": None,
+        "reply": None,
+        "ok": False, "blockers": (),
+        "cause": "Microsoft refused SMTP AUTH for a reason this table does not know; the reply text says which.",
+        "fix": "Run smtp_auth_info for the mailbox, which reads every setting that can refuse SMTP AUTH.",
+    },
+    {
+        "key": "authentication_unsuccessful",
+        "code": 535, "enhanced": "5.7.3", "match": None,
+        "reply": REPLY_UNSUCCESSFUL,
+        "ok": False, "blockers": ("service_principal_not_registered", "no_full_access"),
+        "cause": "The credentials were refused. With OAuth (XOAUTH2): the token is for the wrong audience, expired, "
+                 "lacks SMTP.SendAsApp, the app is not registered in Exchange (New-ServicePrincipal) or has no "
+                 "FullAccess on the mailbox. With a password: the user name or password is wrong.",
+        "fix": "OAuth: request the token for https://outlook.office365.com/.default with an app that has "
+               "SMTP.SendAsApp, is registered with New-ServicePrincipal and holds FullAccess on the mailbox "
+               "(role variable relay_accounts_oauth_apps). Password: check the user name and password.",
+    },
+    {
+        "key": "client_not_authenticated",
+        "code": 530, "enhanced": "5.7.57", "match": None,
+        "reply": REPLY_NOT_AUTHENTICATED,
+        "other_replies": (REPLY_NOT_AUTHENTICATED_OLD,),
+        "ok": False, "blockers": (),
+        "cause": "The client sent MAIL FROM without authenticating: the device is set to send anonymously, or it "
+                 "skipped AUTH (for example because it did not use STARTTLS, so AUTH was never offered).",
+        "fix": "Configure the device for SMTP AUTH: server smtp.office365.com, port 587, STARTTLS, with the "
+               "mailbox's user principal name and password (or OAuth).",
+    },
+    {
+        "key": "send_as_denied",
+        "code": 550, "enhanced": "5.7.60", "match": None,
+        "reply": REPLY_SEND_AS,
+        "ok": False, "blockers": (),
+        "cause": "The mailbox authenticated, but the From address (MAIL FROM) is a different mailbox it may not "
+                 "send as.",
+        "fix": "Send from the authenticated mailbox's own address, or grant it Send As on the sender "
+               "(Add-RecipientPermission -Identity <sender> -Trustee <mailbox> -AccessRights SendAs).",
+    },
+    {
+        "key": "basic_auth_retired",
+        "code": 550, "enhanced": "5.7.30", "match": None,
+        "reply": REPLY_BASIC_RETIRED,
+        "ok": False, "blockers": (),
+        "cause": "Basic authentication (a password) for SMTP AUTH is turned off for this tenant by Microsoft's "
+                 "retirement of Basic auth; no setting of the mailbox changes that.",
+        "fix": "Move the device or application to OAuth (XOAUTH2, auth_mode: oauth) with an app that has "
+               "SMTP.SendAsApp; where the device cannot do OAuth, use a connector (SMTP relay) instead of "
+               "SMTP AUTH.",
+    },
+)
+
+# Failures that happen before any reply can be read. Each is a distinct result of the submission test.
+TRANSPORT_FAILURES = {
+    "dns_failure": {
+        "cause": "The host name of the submission endpoint does not resolve from where the test ran.",
+        "fix": "Check the DNS servers the device uses and the spelling of the host (smtp.office365.com).",
+    },
+    "connection_refused": {
+        "cause": "Nothing accepts connections on that host and port (the port is closed or rejected).",
+        "fix": "Check the port (587 for STARTTLS submission) and that no local firewall rejects it.",
+    },
+    "network_unreachable": {
+        "cause": "The network has no route to the submission endpoint.",
+        "fix": "Check the device network's default gateway and routing towards the internet.",
+    },
+    "timeout": {
+        "cause": "The endpoint did not answer in time: a firewall drops the traffic on that port, or the network "
+                 "is too slow.",
+        "fix": "Allow outbound TCP 587 to smtp.office365.com from the device network (many ISPs and firewalls "
+               "block SMTP ports), or raise the timeout.",
+    },
+    "connection_closed": {
+        "cause": "The server closed the connection without a reply.",
+        "fix": "Check for a proxy or firewall that intercepts SMTP; run the test again to rule out a transient "
+               "failure.",
+    },
+    "starttls_not_offered": {
+        "cause": "The server did not offer STARTTLS, so the password would travel in clear text; the test stopped.",
+        "fix": "Make sure the test reaches smtp.office365.com on port 587 and not a local relay or an SMTP "
+               "inspecting firewall that strips STARTTLS.",
+    },
+    "tls_certificate": {
+        "cause": "The server's TLS certificate could not be validated (unknown issuer, expired, or issued for "
+                 "another name).",
+        "fix": "Connect by the name the certificate is issued for (smtp.office365.com); behind TLS inspection, "
+               "give the inspecting CA with ca_path.",
+    },
+    "tls_failure": {
+        "cause": "The TLS handshake failed (no common protocol version or cipher, or the connection was reset "
+                 "during the handshake).",
+        "fix": "Microsoft requires TLS 1.2 or later; check for a middlebox that interferes with TLS.",
+    },
+    "auth_not_offered": {
+        "cause": "After STARTTLS the server did not offer the authentication mechanism the test needs.",
+        "fix": "Make sure the test reaches smtp.office365.com (a local relay does not offer AUTH LOGIN / XOAUTH2).",
+    },
+    "protocol_error": {
+        "cause": "The server answered something that is not SMTP.",
+        "fix": "Check that the host and port are Microsoft's submission endpoint and not another service.",
+    },
+    "token_failure": {
+        "cause": "No OAuth token could be obtained for XOAUTH2.",
+        "fix": "Check the app's tenant, client id and secret or certificate, and that it has SMTP.SendAsApp.",
+    },
+}
+
+
+class Reply(object):
+    """One SMTP reply split into its parts.
+
+    ``text`` is the human text without the enhanced status code or the server suffix; ``line`` is the
+    reply as one line without the suffix, which is what the table's reply lines are compared with.
+    """
+
+    __slots__ = ("code", "enhanced_status_code", "text", "server_suffix")
+
+    def __init__(self, code, enhanced_status_code, text, server_suffix):
+        self.code = code
+        self.enhanced_status_code = enhanced_status_code
+        self.text = text
+        self.server_suffix = server_suffix
+
+    @property
+    def line(self):
+        parts = [str(self.code)]
+        if self.enhanced_status_code:
+            parts.append(self.enhanced_status_code)
+        if self.text:
+            parts.append(self.text)
+        return " ".join(parts)
+
+    def to_dict(self):
+        return {
+            "code": self.code,
+            "enhanced_status_code": self.enhanced_status_code,
+            "text": self.text,
+            "server_suffix": self.server_suffix,
+            "line": self.line,
+        }
+
+
+def _to_text(message):
+    if isinstance(message, bytes):
+        return message.decode("utf-8", errors="replace")
+    return message or ""
+
+
+def parse_reply(code, message):
+    """Split a reply as smtplib hands it over (code, message bytes of possibly several lines)."""
+    # A multi-line reply repeats the enhanced code on each line; joining the lines gives one sentence.
+    lines = [line.strip() for line in _to_text(message).splitlines() if line.strip()]
+    enhanced = None
+    texts = []
+    for line in lines:
+        found = _ENHANCED_STATUS.match(line)
+        if found:
+            enhanced = enhanced or found.group(1)
+            line = line[found.end():]
+        texts.append(line.strip())
+    text = " ".join(part for part in texts if part)
+    suffix = None
+    found = _SERVER_SUFFIX.search(text)
+    if found:
+        suffix = found.group(1)
+        text = text[:found.start()].rstrip()
+    return Reply(int(code) if code is not None else None, enhanced, text, suffix)
+
+
+def parse_reply_line(line):
+    """Split a single reply line such as ``535 5.7.3 Authentication unsuccessful``."""
+    line = _to_text(line).strip()
+    code, _, rest = line.partition(" ")
+    return parse_reply(int(code), rest)
+
+
+def _rule_matches(rule, reply):
+    if rule["code"] != reply.code:
+        return False
+    if rule["enhanced"] != reply.enhanced_status_code:
+        return False
+    return rule["match"] is None or rule["match"] in reply.text.lower()
+
+
+def _render(value, mailbox):
+    if isinstance(value, str):
+        return value.replace("{mailbox}", mailbox or "<mailbox>")
+    if isinstance(value, (list, tuple)):
+        return [_render(item, mailbox) for item in value]
+    if isinstance(value, dict):
+        return dict((key, _render(item, mailbox)) for key, item in value.items())
+    return value
+
+
+def describe_blocker(name, mailbox=None, value=None, detail=None):
+    """The blocker ``name`` as reported to an operator: setting, value, Microsoft's reply and the fix."""
+    blocker = BLOCKERS[name]
+    replies = [blocker["reply"]] + list(blocker.get("other_replies", ()))
+    described = {
+        "blocker": name,
+        "setting": blocker["setting"],
+        "value": value,
+        "reply": blocker["reply"],
+        "replies": replies,
+        "auth_modes": list(blocker["auth_modes"]),
+        "cause": blocker["cause"],
+        "fix": _render(blocker["fix"], mailbox),
+        "fix_module": blocker["module"],
+        "fix_arguments": _render(blocker["arguments"], mailbox),
+        "fix_role_variables": list(blocker["role_variables"]),
+    }
+    if blocker.get("alternative_module"):
+        described["alternative_fix_module"] = blocker["alternative_module"]
+        described["alternative_fix_arguments"] = _render(blocker["alternative_arguments"], mailbox)
+    if detail:
+        described["detail"] = detail
+    return described
+
+
+def _rule_diagnosis(rule, reply, mailbox):
+    blockers = list(rule["blockers"])
+    if len(blockers) == 1 and "cause" not in rule:
+        # Single-cause replies take their words from the blocker, so both tools say the same thing.
+        blocker = BLOCKERS[blockers[0]]
+        cause, fix = blocker["cause"], blocker["fix"]
+    else:
+        cause, fix = rule["cause"], rule["fix"]
+    known = [line.lower() for line in (rule["reply"],) + tuple(rule.get("other_replies", ())) if line]
+    return {
+        "key": rule["key"],
+        "ok": rule["ok"],
+        "known_reply": rule["reply"],
+        "matches_known_reply": reply.line.lower() in known,
+        "cause": _render(cause, mailbox),
+        "fix": _render(fix, mailbox),
+        "blockers": blockers,
+    }
+
+
+def diagnose_reply(code, message, mailbox=None):
+    """Map a reply (code and text, with or without a server suffix) to its cause and fix.
+
+    Always returns a diagnosis; a reply the table does not know is ``key: unrecognised_reply`` with
+    ``ok`` from its code class, so a new Microsoft wording degrades to "read the text", not to a crash.
+    """
+    reply = code if isinstance(code, Reply) else parse_reply(code, message)
+    for rule in REPLY_RULES:
+        if _rule_matches(rule, reply):
+            return _rule_diagnosis(rule, reply, mailbox)
+    success = reply.code is not None and 200 <= reply.code < 400
+    return {
+        "key": "accepted" if success else "unrecognised_reply",
+        "ok": success,
+        "known_reply": None,
+        "matches_known_reply": False,
+        "cause": "The server accepted the step." if success else
+        "The server answered %s, which is not one of the replies Microsoft documents for SMTP AUTH." % reply.line,
+        "fix": "Nothing to fix." if success else "Read the reply text; run smtp_auth_info for the mailbox.",
+        "blockers": [],
+    }
+
+
+def diagnose_transport_failure(kind, detail=None):
+    """The diagnosis for a failure that has no SMTP reply (DNS, refused port, timeout, TLS, ...)."""
+    failure = TRANSPORT_FAILURES[kind]
+    cause = failure["cause"]
+    if detail:
+        cause = "%s (%s)" % (cause, detail)
+    return {
+        "key": kind,
+        "ok": False,
+        "known_reply": None,
+        "matches_known_reply": False,
+        "cause": cause,
+        "fix": failure["fix"],
+        "blockers": [],
+    }
+
+
+def blockers_for_reply(code, message):
+    """The blocker names that can produce this reply (empty when none of the settings explains it)."""
+    return diagnose_reply(code, message)["blockers"]
