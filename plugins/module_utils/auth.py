@@ -1,0 +1,163 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""App-only tokens through MSAL: a client secret or a certificate (PEM with key, or PFX)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import traceback
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
+    AuthenticationError,
+    TransportError,
+)
+
+MSAL_IMPORT_ERROR = None
+try:
+    import msal
+except ImportError:
+    MSAL_IMPORT_ERROR = traceback.format_exc()
+
+REQUESTS_IMPORT_ERROR = None
+try:
+    import requests
+except ImportError:
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
+
+
+def load_certificate_credential(path, password=None):
+    """The ``client_credential`` MSAL wants for a certificate file.
+
+    A PEM file must hold the private key and the certificate (any order); a .pfx/.p12 file is handed to
+    MSAL as a path. The certificate is sent along (x5c) so the assertion names the exact certificate.
+    """
+    try:
+        with open(path, "rb") as handle:
+            content = handle.read()
+    except OSError as error:
+        raise AuthenticationError("Cannot read client certificate %s: %s" % (path, error.strerror)) from error
+
+    if b"-----BEGIN" not in content:
+        _check_pfx(path, content, password)
+        credential = {"private_key_pfx_path": path, "public_certificate": True}
+        if password:
+            credential["passphrase"] = password
+        return credential
+
+    text = content.decode("ascii", errors="replace")
+    keys, certificates = [], []
+    for match in _PEM_BLOCK.finditer(text):
+        label = match.group(1)
+        if label.endswith("PRIVATE KEY"):
+            keys.append(match.group(0))
+        elif label == "CERTIFICATE":
+            certificates.append(match.group(0))
+    if not keys or not certificates:
+        missing = "private key" if not keys else "certificate"
+        raise AuthenticationError(
+            "Client certificate %s has no %s: a PEM file must contain both the private key and the "
+            "certificate (or use a .pfx file)" % (path, missing))
+    _check_pem_key(path, keys[0], password)
+    credential = {"private_key": keys[0], "public_certificate": "\n".join(certificates) + "\n"}
+    if password:
+        credential["passphrase"] = password
+    return credential
+
+
+def _password_bytes(password):
+    return password.encode("utf-8") if password else None
+
+
+# MSAL parses the key inside its constructor and reports a wrong password like any other ValueError;
+# loading it here first gives the operator a message about the certificate, not about the authority.
+def _check_pfx(path, content, password):
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        key, certificate, _chain = pkcs12.load_key_and_certificates(content, _password_bytes(password))
+    except ValueError as error:
+        raise AuthenticationError("Cannot open PFX client certificate %s (wrong client_certificate_password, "
+                                  "or not a PFX/PEM file): %s" % (path, error)) from error
+    if key is None or certificate is None:
+        raise AuthenticationError("PFX client certificate %s must contain both the private key and the "
+                                  "certificate" % path)
+
+
+def _check_pem_key(path, key_pem, password):
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(key_pem.encode("ascii"), _password_bytes(password))
+    except (ValueError, TypeError) as error:
+        raise AuthenticationError("Cannot load the private key in %s (encrypted keys need "
+                                  "client_certificate_password): %s" % (path, error)) from error
+
+
+class TokenProvider:
+    """One MSAL app per run; one token per resource (MSAL's in-memory cache answers repeats)."""
+
+    def __init__(self, settings, session):
+        self.settings = settings
+        self.session = session
+        self._app = None
+        self._lock = threading.Lock()
+
+    def _credential(self):
+        if self.settings.client_certificate_path:
+            return load_certificate_credential(self.settings.client_certificate_path,
+                                               self.settings.client_certificate_password)
+        if self.settings.client_secret:
+            return self.settings.client_secret
+        raise AuthenticationError("No credential: set client_secret or client_certificate_path")
+
+    def _application(self):
+        if self._app is None:
+            try:
+                self._app = msal.ConfidentialClientApplication(
+                    self.settings.client_id,
+                    client_credential=self._credential(),
+                    authority=self.settings.authority,
+                    # Never ask Microsoft which authorities exist: national clouds and the emulator are
+                    # reached by URL, and discovery would leak a request to the public cloud.
+                    instance_discovery=False,
+                    http_client=self.session,
+                    token_cache=msal.TokenCache(),
+                )
+            except requests.exceptions.RequestException as error:
+                raise TransportError("Cannot reach the identity platform at %s: %s"
+                                     % (self.settings.authority, error), url=self.settings.authority) from error
+            except ValueError as error:
+                raise self._discovery_error(error) from error
+        return self._app
+
+    def _discovery_error(self, error):
+        text = str(error)
+        # MSAL reports an unknown tenant as a failed OIDC discovery with the service's JSON in the text.
+        match = re.search(r"(AADSTS\d+)[:\s]+([^\"\\]+)", text)
+        if match:
+            return AuthenticationError(
+                "Token request for app %s in tenant %s failed: %s: %s"
+                % (self.settings.client_id, self.settings.tenant_id, match.group(1), match.group(2).strip()),
+                aadsts_code=match.group(1), description=match.group(2).strip())
+        return AuthenticationError("Cannot use authority %s for app %s: %s"
+                                   % (self.settings.authority, self.settings.client_id, text))
+
+    def token(self, scope):
+        """An access token for ``scope`` (``<resource>/.default``)."""
+        with self._lock:
+            app = self._application()
+            try:
+                reply = app.acquire_token_for_client(scopes=[scope])
+            except requests.exceptions.RequestException as error:
+                raise TransportError("Cannot reach the identity platform at %s: %s"
+                                     % (self.settings.authority, error), url=self.settings.authority) from error
+            except ValueError as error:
+                raise self._discovery_error(error) from error
+        if "access_token" not in reply:
+            raise AuthenticationError.from_token_reply(reply, self.settings.tenant_id, self.settings.client_id)
+        return reply["access_token"]

@@ -1,0 +1,82 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Compare desired and actual states and shape the results and diffs every module returns."""
+
+from __future__ import annotations
+
+
+def is_satisfied(desired, actual, satisfied_by=None):
+    """True when ``actual`` meets ``desired``; ``satisfied_by`` maps a desired word to the other words that
+    also meet it (per-user MFA ``enabled`` is met by ``enforced``)."""
+    if desired == actual:
+        return True
+    return actual in (satisfied_by or {}).get(desired, ())
+
+
+def setting_result(name, before, after, changed):
+    """Result of a tenant-wide setting module: ``before``/``after`` are the module's state words."""
+    return {
+        "changed": changed,
+        "before": before,
+        "after": after,
+        "diff": {"before": {name: before}, "after": {name: after}},
+    }
+
+
+def item_result(identity, found=True, before=None, after=None, changed=False, failed=False, msg="", **extra):
+    """One entry of a bulk module's ``results``."""
+    result = {
+        "identity": identity,
+        "found": found,
+        "before": before,
+        "after": after,
+        "changed": changed,
+        "failed": failed,
+        "msg": msg,
+    }
+    result.update(extra)
+    return result
+
+
+def bulk_diff(results):
+    """``diff`` keyed by identity, holding only the items whose state was read."""
+    before = {}
+    after = {}
+    for item in results:
+        if item.get("found") and item.get("before") is not None:
+            before[item["identity"]] = item["before"]
+            after[item["identity"]] = item["after"] if item.get("after") is not None else item["before"]
+    return {"before": before, "after": after}
+
+
+def bulk_summary(results):
+    """``changed`` and the failure message of a bulk module, naming every failed item."""
+    failed = [item for item in results if item.get("failed")]
+    changed = any(item.get("changed") for item in results)
+    msg = ""
+    if failed:
+        msg = "; ".join("%s: %s" % (item["identity"], item.get("msg") or "failed") for item in failed)
+    return changed, failed, msg
+
+
+def as_list(value):
+    """Accept a single identity where a list is documented (YAML ``mailboxes: scanner@contoso.com``)."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [item for item in value if item not in (None, "")]
+    return [value]
+
+
+def unique(identities):
+    """Drop repeats (case-insensitive, first spelling kept) so one mailbox is never written twice."""
+    seen = set()
+    kept = []
+    for identity in identities:
+        key = str(identity).strip().lower()
+        if key not in seen:
+            seen.add(key)
+            kept.append(str(identity).strip())
+    return kept

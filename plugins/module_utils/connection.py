@@ -1,0 +1,146 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Connection options shared by every module: the argument spec, the national clouds, the settings object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ansible.module_utils.basic import env_fallback
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """Hosts of one Microsoft 365 cloud. Token scopes are always derived from the resource ids here."""
+
+    authority_url: str
+    graph_url: str
+    exchange_url: str
+    graph_resource: str
+    exchange_resource: str
+
+    @property
+    def graph_scope(self):
+        return self.graph_resource + "/.default"
+
+    @property
+    def exchange_scope(self):
+        return self.exchange_resource + "/.default"
+
+
+CLOUDS = {
+    "global": Cloud(
+        authority_url="https://login.microsoftonline.com",
+        graph_url="https://graph.microsoft.com",
+        exchange_url="https://outlook.office365.com",
+        graph_resource="https://graph.microsoft.com",
+        exchange_resource="https://outlook.office365.com",
+    ),
+    "usgov_high": Cloud(
+        authority_url="https://login.microsoftonline.us",
+        graph_url="https://graph.microsoft.us",
+        exchange_url="https://outlook.office365.us",
+        graph_resource="https://graph.microsoft.us",
+        exchange_resource="https://outlook.office365.us",
+    ),
+    "usgov_dod": Cloud(
+        authority_url="https://login.microsoftonline.us",
+        graph_url="https://dod-graph.microsoft.us",
+        exchange_url="https://webmail.apps.mil",
+        graph_resource="https://dod-graph.microsoft.us",
+        exchange_resource="https://webmail.apps.mil",
+    ),
+    "china": Cloud(
+        authority_url="https://login.partner.microsoftonline.cn",
+        graph_url="https://microsoftgraph.chinacloudapi.cn",
+        exchange_url="https://partner.outlook.cn",
+        graph_resource="https://microsoftgraph.chinacloudapi.cn",
+        exchange_resource="https://partner.outlook.cn",
+    ),
+}
+
+DEFAULT_TIMEOUT = 30
+DEFAULT_MAX_RETRIES = 4
+
+
+def connection_argument_spec():
+    """The connection options, each with its ``M365_*`` environment fallback. Documented in the
+    ``m365ops.smtp_auth.connection`` doc fragment; keep the two in step."""
+    return dict(
+        tenant_id=dict(type="str", required=True, fallback=(env_fallback, ["M365_TENANT_ID"])),
+        client_id=dict(type="str", required=True, fallback=(env_fallback, ["M365_CLIENT_ID"])),
+        client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["M365_CLIENT_SECRET"])),
+        client_certificate_path=dict(type="path", fallback=(env_fallback, ["M365_CLIENT_CERTIFICATE_PATH"])),
+        client_certificate_password=dict(type="str", no_log=True,
+                                         fallback=(env_fallback, ["M365_CLIENT_CERTIFICATE_PASSWORD"])),
+        cloud=dict(type="str", default="global", choices=sorted(CLOUDS),
+                   fallback=(env_fallback, ["M365_CLOUD"])),
+        authority_url=dict(type="str", fallback=(env_fallback, ["M365_AUTHORITY_URL"])),
+        graph_url=dict(type="str", fallback=(env_fallback, ["M365_GRAPH_URL"])),
+        exchange_url=dict(type="str", fallback=(env_fallback, ["M365_EXCHANGE_URL"])),
+        ca_path=dict(type="path", fallback=(env_fallback, ["M365_CA_PATH"])),
+        validate_certs=dict(type="bool", default=True),
+        timeout=dict(type="int", default=DEFAULT_TIMEOUT),
+        max_retries=dict(type="int", default=DEFAULT_MAX_RETRIES),
+    )
+
+
+CONNECTION_MUTUALLY_EXCLUSIVE = [("client_secret", "client_certificate_path")]
+CONNECTION_REQUIRED_ONE_OF = [("client_secret", "client_certificate_path")]
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything a client needs to reach one tenant; built from module parameters or by hand in tests."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str | None = None
+    client_certificate_path: str | None = None
+    client_certificate_password: str | None = None
+    cloud: str = "global"
+    authority_url: str | None = None
+    graph_url: str | None = None
+    exchange_url: str | None = None
+    ca_path: str | None = None
+    validate_certs: bool = True
+    timeout: int = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    @classmethod
+    def from_params(cls, params):
+        names = cls.__dataclass_fields__
+        return cls(**{name: params.get(name) for name in names if params.get(name) is not None})
+
+    @property
+    def endpoints(self):
+        return CLOUDS[self.cloud]
+
+    @property
+    def authority_base(self):
+        return _strip(self.authority_url or self.endpoints.authority_url)
+
+    @property
+    def authority(self):
+        return "%s/%s" % (self.authority_base, self.tenant_id)
+
+    @property
+    def graph_base(self):
+        return _strip(self.graph_url or self.endpoints.graph_url)
+
+    @property
+    def exchange_base(self):
+        return _strip(self.exchange_url or self.endpoints.exchange_url)
+
+    @property
+    def verify(self):
+        """What requests gets as ``verify``: a CA bundle path, or a bool."""
+        if not self.validate_certs:
+            return False
+        return self.ca_path or True
+
+
+def _strip(url):
+    return url.rstrip("/")

@@ -1,0 +1,187 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""One HTTP session per run: explicit TLS verification, per-request timeouts and visible retries."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import uuid
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import TransportError
+
+REQUESTS_IMPORT_ERROR = None
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+except ImportError:
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+    Retry = object  # lets the class below be defined; the module base fails before it is used
+
+# 429 is throttling; 503 and 504 are what the services answer when a front end is overloaded. Microsoft
+# did not run a throttled request, and every write this collection sends sets a value (PATCH, Set-*), so
+# replaying one is safe: POST is retried too (InvokeCommand and $batch are POSTs).
+RETRY_STATUSES = frozenset((429, 503, 504))
+THROTTLING_STATUSES = frozenset((429, 503))
+# A Retry-After longer than this is capped: a play waits, it does not hang for an hour.
+MAX_RETRY_AFTER = 300
+BACKOFF_FACTOR = 1.0
+
+
+class RetryEvents:
+    """Every retry of the run, in the order they happened, so modules can return them (shown at -v)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._events = []
+
+    def record(self, method, url, status=None, wait=0.0, reason=None):
+        event = {"method": method, "url": url, "status": status, "wait": round(float(wait or 0), 3)}
+        if reason:
+            event["reason"] = reason
+        with self._lock:
+            self._events.append(event)
+
+    def as_list(self):
+        with self._lock:
+            return [dict(event) for event in self._events]
+
+    @property
+    def throttled(self):
+        return any(event.get("status") in THROTTLING_STATUSES for event in self.as_list())
+
+    def __len__(self):
+        with self._lock:
+            return len(self._events)
+
+
+class RecordingRetry(Retry):
+    """urllib3's Retry that also records each retry it decides on (method, URL, status, wait)."""
+
+    def __init__(self, *args, events=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.events = events
+
+    def new(self, **kwargs):
+        retry = super().new(**kwargs)
+        retry.events = self.events
+        return retry
+
+    def get_retry_after(self, response):
+        seconds = super().get_retry_after(response)
+        if seconds is None:
+            return None
+        return min(seconds, MAX_RETRY_AFTER)
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        retry = super().increment(method=method, url=url, response=response, error=error, _pool=_pool,
+                                  _stacktrace=_stacktrace)
+        if self.events is not None:
+            # The same choice urllib3's sleep() makes next: Retry-After when given, else backoff.
+            wait = None
+            if response is not None and retry.respect_retry_after_header:
+                wait = retry.get_retry_after(response)
+            if not wait:
+                wait = retry.get_backoff_time()
+            status = getattr(response, "status", None)
+            reason = type(error).__name__ if error is not None else None
+            self.events.record(method, _full_url(_pool, url), status=status, wait=wait, reason=reason)
+        return retry
+
+
+def _full_url(pool, url):
+    if pool is not None and url and url.startswith("/"):
+        port = "" if pool.port in (None, 443, 80) else ":%s" % pool.port
+        return "%s://%s%s%s" % (pool.scheme, pool.host, port, url)
+    return url
+
+
+def build_retry(max_retries, events=None):
+    return RecordingRetry(
+        total=max_retries,
+        connect=max_retries,
+        # A read timeout may have happened after the service acted; the per-request timeout is the
+        # operator's ceiling, so it is not multiplied by retries.
+        read=0,
+        status=max_retries,
+        other=0,
+        redirect=0,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=None,
+        backoff_factor=BACKOFF_FACTOR,
+        respect_retry_after_header=True,
+        # After the last retry the caller gets the 429/503 itself and raises ThrottledError with its text.
+        raise_on_status=False,
+        events=events,
+    )
+
+
+if REQUESTS_IMPORT_ERROR is None:
+    class M365Session(requests.Session):
+        """A Session that applies a default timeout; MSAL is handed this same object as its http_client."""
+
+        def __init__(self, timeout):
+            super().__init__()
+            self.default_timeout = timeout
+
+        def request(self, method, url, **kwargs):
+            kwargs.setdefault("timeout", self.default_timeout)
+            return super().request(method, url, **kwargs)
+else:
+    M365Session = None
+
+
+def build_session(settings, events=None, pool_size=10):
+    """The run's only Session. ``trust_env`` is off so that REQUESTS_CA_BUNDLE, proxies and .netrc from
+    the environment cannot silently replace the verification the operator asked for."""
+    session = M365Session(settings.timeout)
+    session.trust_env = False
+    session.verify = settings.verify
+    adapter = HTTPAdapter(max_retries=build_retry(settings.max_retries, events), pool_connections=pool_size,
+                          pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = "m365ops.smtp_auth"
+    return session
+
+
+def send(session, method, url, **kwargs):
+    """``session.request`` with transport failures raised as TransportError and a client-request-id set."""
+    headers = dict(kwargs.pop("headers", None) or {})
+    headers.setdefault("client-request-id", str(uuid.uuid4()))
+    try:
+        return session.request(method, url, headers=headers, **kwargs)
+    except requests.exceptions.SSLError as error:
+        raise TransportError("TLS verification failed for %s: %s (set ca_path to the issuing CA bundle)"
+                             % (url, _root_cause(error)), url=url) from error
+    except requests.exceptions.ConnectTimeout as error:
+        raise TransportError("Timed out connecting to %s" % url, url=url) from error
+    except requests.exceptions.Timeout as error:
+        raise TransportError("No answer from %s within the timeout of %s seconds"
+                             % (url, kwargs.get("timeout") or getattr(session, "default_timeout", "?")),
+                             url=url) from error
+    except requests.exceptions.ConnectionError as error:
+        raise TransportError("Could not connect to %s: %s" % (url, _root_cause(error)), url=url) from error
+    except requests.exceptions.RequestException as error:
+        raise TransportError("Request to %s failed: %s" % (url, _root_cause(error)), url=url) from error
+
+
+def _root_cause(error):
+    cause = error
+    for _depth in range(10):  # exception chains are short; the bound only guards against a cycle
+        inner = cause.__cause__ or cause.__context__
+        if inner is None:
+            break
+        cause = inner
+    text = str(cause) or type(cause).__name__
+    # urllib3 wraps the interesting part ("Name or service not known") in a long pool description.
+    return text.split(": ", 1)[-1] if "HTTPSConnectionPool" in text else text
+
+
+def sleep(seconds):
+    """Indirection so tests of batch retries can count waits instead of waiting."""
+    time.sleep(seconds)

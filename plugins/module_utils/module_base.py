@@ -1,0 +1,112 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The one place where Ansible meets the Microsoft 365 clients."""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, http
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import (
+    CONNECTION_MUTUALLY_EXCLUSIVE,
+    CONNECTION_REQUIRED_ONE_OF,
+    ConnectionSettings,
+    connection_argument_spec,
+)
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient
+
+
+class M365Module:
+    """AnsibleModule plus the connection options, lazily built clients and one error-to-failure mapping.
+
+    A module builds one, then calls ``run(function)``: ``function(module)`` returns the result dict, and
+    any M365Error it raises becomes a single ``fail_json`` naming tenant, identity, permission or AADSTS code.
+    """
+
+    def __init__(self, argument_spec, mutually_exclusive=None, required_one_of=None, **kwargs):
+        spec = connection_argument_spec()
+        spec.update(argument_spec)
+        self.ansible = AnsibleModule(
+            argument_spec=spec,
+            mutually_exclusive=list(CONNECTION_MUTUALLY_EXCLUSIVE) + list(mutually_exclusive or []),
+            required_one_of=list(CONNECTION_REQUIRED_ONE_OF) + list(required_one_of or []),
+            **kwargs
+        )
+        for name, error in (("requests", http.REQUESTS_IMPORT_ERROR), ("msal", auth.MSAL_IMPORT_ERROR)):
+            if error is not None:
+                self.ansible.fail_json(msg=missing_required_lib(name), exception=error)
+        self.settings = ConnectionSettings.from_params(self.params)
+        self.retry_events = http.RetryEvents()
+        self._session = None
+        self._tokens = None
+        self._graph = None
+        self._exchange = None
+
+    @property
+    def params(self):
+        return self.ansible.params
+
+    @property
+    def check_mode(self):
+        return self.ansible.check_mode
+
+    def warn(self, message):
+        self.ansible.warn(message)
+
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = http.build_session(self.settings, self.retry_events)
+            self._tokens = auth.TokenProvider(self.settings, self._session)
+        return self._session
+
+    @property
+    def graph(self):
+        if self._graph is None:
+            self._graph = GraphClient(self.session, self._tokens, self.settings, events=self.retry_events)
+        return self._graph
+
+    @property
+    def exchange(self):
+        if self._exchange is None:
+            self._exchange = ExchangeClient(self.session, self._tokens, self.settings, events=self.retry_events)
+        return self._exchange
+
+    def _decorate(self, result):
+        result = dict(result)
+        result["retries"] = self.retry_events.as_list()
+        if self.retry_events.throttled:
+            self.warn("Microsoft 365 throttled %d request(s) for tenant %s; they were retried (see 'retries')."
+                      % (sum(1 for event in result["retries"] if event.get("status") in http.THROTTLING_STATUSES),
+                         self.settings.tenant_id))
+        if self._exchange is not None:
+            for warning in self._exchange.write_warnings:
+                self.warn(warning)
+        return result
+
+    def fail(self, msg, **result):
+        self.ansible.fail_json(msg=msg, **self._decorate(result))
+
+    def fail_from_error(self, error, **result):
+        message = str(error)
+        if self.settings.tenant_id not in message:
+            message = "Tenant %s: %s" % (self.settings.tenant_id, message)
+        self.fail(message, error=error.to_dict(), **result)
+
+    def exit(self, **result):
+        self.ansible.exit_json(**self._decorate(result))
+
+    def run(self, function):
+        try:
+            result = function(self)
+        except M365Error as error:
+            self.fail_from_error(error)
+        else:
+            failed_msg = result.pop("msg", None) if result.get("failed") else None
+            if result.pop("failed", False):
+                self.fail(failed_msg or "Microsoft 365 operation failed", **result)
+            self.exit(**result)

@@ -1,0 +1,238 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Reads and writes of the settings the SMTP AUTH article names, shared by modules, role and diagnostics.
+
+Each function takes a GraphClient or ExchangeClient and speaks in the collection's state words
+(``enabled``/``disabled``/``inherit``, ``disabled``/``enabled``/``enforced``); the wire values stay here.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
+from dataclasses import dataclass, field
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error, NotFoundError
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchRequest
+
+SECURITY_DEFAULTS_PATH = "policies/identitySecurityDefaultsEnforcementPolicy"
+
+# Asking for this many mailboxes or fewer reads them one Get-CASMailbox -Identity at a time (a few in
+# parallel); more than this reads the whole tenant in one paged listing. 25 single reads at 4 in flight
+# cost about 7 round trips, the same as a 7000-mailbox listing at 1000 per page.
+MAILBOX_LISTING_THRESHOLD = 25
+EXCHANGE_CONCURRENCY = 4
+
+PERMISSIONS = {
+    "security_defaults_read": "Policy.Read.All",
+    "security_defaults_write": "Policy.Read.All and Policy.ReadWrite.ConditionalAccess",
+    "mfa_read": "Policy.Read.All",
+    "mfa_write": "Policy.ReadWrite.AuthenticationMethod",
+    "user_read": "User.Read.All",
+}
+
+# Service plans with service "exchange". FOUNDATION comes with many non-mailbox licences and gives no mailbox.
+EXCHANGE_PLAN_NAMES = {
+    "9aaf7827-d63c-4b61-89c3-182f06f82e5c": "EXCHANGE_S_STANDARD",
+    "efb87545-963c-4e0d-99df-69c6916d9eb0": "EXCHANGE_S_ENTERPRISE",
+    "4a82b400-a79f-41a4-b4e2-e94f5787b113": "EXCHANGE_S_DESKLESS",
+    "113feb6c-3fe4-4440-bddc-54d774bf0318": "EXCHANGE_S_FOUNDATION",
+}
+NON_MAILBOX_EXCHANGE_PLANS = frozenset(("113feb6c-3fe4-4440-bddc-54d774bf0318",))
+
+MFA_STATES = ("disabled", "enabled", "enforced")
+# A user set to "enabled" who registers a method turns "enforced" on their own.
+MFA_SATISFIED_BY = {"enabled": ("enforced",)}
+
+# Keys of a CASMailbox record that an operator may use to name the mailbox.
+_MAILBOX_NAME_KEYS = ("PrimarySmtpAddress", "UserPrincipalName", "Identity", "Name", "Alias", "SamAccountName",
+                      "ExternalDirectoryObjectId", "Guid", "DistinguishedName")
+
+
+@dataclass
+class Lookup:
+    """What a read found for one identity: the record, or that it does not exist, or the error."""
+
+    identity: str
+    found: bool
+    record: dict = field(default_factory=dict)
+    error: M365Error | None = None
+
+
+# ---- state words -------------------------------------------------------------------------------------
+
+def mailbox_state(switch):
+    """``SmtpClientAuthenticationDisabled`` -> state word: null follows the org (``inherit``)."""
+    if switch is None:
+        return "inherit"
+    return "disabled" if switch else "enabled"
+
+
+def mailbox_switch(state):
+    return {"inherit": None, "disabled": True, "enabled": False}[state]
+
+
+def org_state(disabled):
+    return "disabled" if disabled else "enabled"
+
+
+# ---- security defaults (Graph) ----------------------------------------------------------------------
+
+def read_security_defaults(graph):
+    policy = graph.get(SECURITY_DEFAULTS_PATH, operation="reading the security defaults policy",
+                       permission=PERMISSIONS["security_defaults_read"])
+    return "enabled" if (policy or {}).get("isEnabled") else "disabled"
+
+
+def write_security_defaults(graph, state):
+    graph.patch(SECURITY_DEFAULTS_PATH, {"isEnabled": state == "enabled"},
+                operation="changing the security defaults policy",
+                permission=PERMISSIONS["security_defaults_write"])
+
+
+# ---- organisation-wide SMTP AUTH (Exchange) ---------------------------------------------------------
+
+def read_org_smtp_auth(exchange):
+    records = exchange.invoke("Get-TransportConfig")
+    if not records:
+        raise M365Error("Get-TransportConfig returned nothing for tenant %s" % exchange.settings.tenant_id)
+    return org_state(bool(records[0].get("SmtpClientAuthenticationDisabled")))
+
+
+def write_org_smtp_auth(exchange, state):
+    exchange.invoke("Set-TransportConfig", {"SmtpClientAuthenticationDisabled": state == "disabled"})
+
+
+# ---- mailbox SMTP AUTH switches (Exchange) ----------------------------------------------------------
+
+def mailbox_names(record):
+    """Every lower-cased name a CASMailbox record answers to."""
+    names = set()
+    for key in _MAILBOX_NAME_KEYS:
+        value = record.get(key)
+        if isinstance(value, str) and value:
+            names.add(value.lower())
+    for address in record.get("EmailAddresses") or []:
+        if isinstance(address, str) and ":" in address:
+            names.add(address.split(":", 1)[1].lower())
+    return names
+
+
+def list_cas_mailboxes(exchange):
+    """Every CAS mailbox of the tenant, all pages."""
+    return exchange.invoke("Get-CASMailbox", unlimited=True)
+
+
+def read_cas_mailboxes(exchange, identities, threshold=MAILBOX_LISTING_THRESHOLD, concurrency=EXCHANGE_CONCURRENCY,
+                       listing=None):
+    """A Lookup per identity, in order. Few identities are read one by one; many, or a ``listing``
+    already fetched, are matched against the tenant-wide list."""
+    identities = list(identities)
+    if listing is None and len(identities) > threshold:
+        listing = list_cas_mailboxes(exchange)
+    if listing is not None:
+        index = {}
+        for record in listing:
+            for name in mailbox_names(record):
+                index.setdefault(name, record)
+        return [Lookup(identity, identity.lower() in index, index.get(identity.lower(), {}))
+                for identity in identities]
+    return _parallel(identities, lambda identity: _read_one_cas_mailbox(exchange, identity), concurrency)
+
+
+def _read_one_cas_mailbox(exchange, identity):
+    try:
+        records = exchange.invoke("Get-CASMailbox", {"Identity": identity}, identity=identity)
+    except NotFoundError:
+        return Lookup(identity, False)
+    if not records:
+        return Lookup(identity, False)
+    return Lookup(identity, True, records[0])
+
+
+def write_mailbox_smtp_auth(exchange, identity, state):
+    """Set one mailbox's switch; ``inherit`` sends JSON null, which clears it to follow the organisation."""
+    exchange.invoke("Set-CASMailbox", {"Identity": identity, "SmtpClientAuthenticationDisabled": mailbox_switch(state)},
+                    identity=identity)
+
+
+def _parallel(items, function, concurrency):
+    """``function`` over ``items`` with a bounded number in flight; results in input order. The first
+    error that is not about one item (permission, throttling, transport) is raised."""
+    if len(items) <= 1 or concurrency <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
+        return list(pool.map(function, items))
+
+
+# ---- per-user MFA (Graph beta) ----------------------------------------------------------------------
+
+def user_path(user):
+    """``users/{id|upn}`` with the identity escaped (guest UPNs carry ``#EXT#``)."""
+    return "users/%s" % quote(str(user), safe="@")
+
+
+def _mfa_path(user):
+    return user_path(user) + "/authentication/requirements"
+
+
+def read_mfa_states(graph, users):
+    """A Lookup per user with ``record = {"state": ...}``; unknown users are ``found: False``."""
+    requests = [BatchRequest("GET", _mfa_path(user), operation="reading per-user MFA of %s" % user,
+                             permission=PERMISSIONS["mfa_read"], identity=user) for user in users]
+    lookups = []
+    for user, result in zip(users, graph.batch(requests, version="beta")):
+        if isinstance(result.error, NotFoundError):
+            lookups.append(Lookup(user, False))
+        elif result.error is not None:
+            raise result.error
+        else:
+            lookups.append(Lookup(user, True, {"state": (result.body or {}).get("perUserMfaState")}))
+    return lookups
+
+
+def write_mfa_states(graph, changes):
+    """PATCH each ``(user, state)``; returns one error or None per change, in order."""
+    requests = [BatchRequest("PATCH", _mfa_path(user), body={"perUserMfaState": state},
+                             operation="setting per-user MFA of %s to %s" % (user, state),
+                             permission=PERMISSIONS["mfa_write"], identity=user) for user, state in changes]
+    return [result.error for result in graph.batch(requests, version="beta")]
+
+
+# ---- licences (Graph) -------------------------------------------------------------------------------
+
+def mailbox_plans(assigned_plans):
+    """The enabled Exchange plans that give a mailbox, as ``[{service_plan_id, name}]``."""
+    plans = []
+    for plan in assigned_plans or []:
+        plan_id = str(plan.get("servicePlanId") or "").lower()
+        if (str(plan.get("service") or "").lower() == "exchange"
+                and plan.get("capabilityStatus") == "Enabled"
+                and plan_id not in NON_MAILBOX_EXCHANGE_PLANS):
+            plans.append({"service_plan_id": plan_id, "name": EXCHANGE_PLAN_NAMES.get(plan_id)})
+    return plans
+
+
+def read_license_info(graph, users):
+    """A Lookup per user with ``record = {user_id, user_principal_name, licensed, mailbox_plans}``."""
+    requests = [BatchRequest("GET", user_path(user) + "?$select=id,userPrincipalName,assignedPlans",
+                             operation="reading the licences of %s" % user, permission=PERMISSIONS["user_read"],
+                             identity=user) for user in users]
+    lookups = []
+    for user, result in zip(users, graph.batch(requests)):
+        if isinstance(result.error, NotFoundError):
+            lookups.append(Lookup(user, False))
+        elif result.error is not None:
+            raise result.error
+        else:
+            body = result.body or {}
+            plans = mailbox_plans(body.get("assignedPlans"))
+            lookups.append(Lookup(user, True, {
+                "user_id": body.get("id"),
+                "user_principal_name": body.get("userPrincipalName"),
+                "licensed": bool(plans),
+                "mailbox_plans": plans,
+            }))
+    return lookups
