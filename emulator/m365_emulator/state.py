@@ -161,6 +161,12 @@ class Tenant:
         for key in (user.id, user.user_principal_name, user.primary_smtp_address, user.alias):
             self._by_name.setdefault(key.lower(), user.id)
 
+    def reindex(self) -> None:
+        """Rebuild the name index after a user's names changed in place."""
+        self._by_name = {}
+        for user in self.users.values():
+            self._index(user)
+
     def add_user(self, user: User) -> User:
         if user.user_principal_name.lower() in self._by_name:
             raise ValueError(f"tenant {self.name}: duplicate user {user.user_principal_name}")
