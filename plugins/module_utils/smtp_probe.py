@@ -74,7 +74,10 @@ class TranscriptSMTP(smtplib.SMTP):
         self.transcript.append("%s: %s" % (direction, self._mask_secrets(text)))
 
     def send(self, s):
-        if self._last_reply_code == 354:
+        if self.sock is None:
+            # Nothing is sent without a connection (smtplib raises below), so nothing is recorded.
+            pass
+        elif self._last_reply_code == 354:
             # The message itself: its size says enough, and its content is not the transcript's business.
             self._record("C", "<message: %d bytes>" % len(s))
             self._record("C", ".")
@@ -219,6 +222,9 @@ class Probe(object):
         secrets = [value for value in (settings.password, settings.access_token) if value]
         self.smtp = TranscriptSMTP(secrets=secrets, local_hostname=settings.local_hostname,
                                    timeout=settings.timeout)
+        # smtplib takes the name STARTTLS validates the certificate against from the constructor, which
+        # would also connect; set it here so connecting stays a step of its own.
+        self.smtp._host = settings.host
         code, message = self.smtp.connect(settings.host, settings.port)
         if code != 220:
             self._refused(code, message)
@@ -309,7 +315,7 @@ class Probe(object):
         self._reply_outcome(code, reply, "sent")
 
     def _quit(self):
-        if self.smtp is None:
+        if self.smtp is None or self.smtp.sock is None:
             return
         try:
             self.smtp.quit()

@@ -1,0 +1,141 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The reply table: every documented line maps to its cause and fix, with or without the server suffix."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import smtp_diagnosis as diagnosis
+
+SUFFIX = "[DM6PR11CA0012.namprd11.prod.outlook.com 2026-02-03T10:11:12.345Z 08DE3A1B2C3D4E5F]"
+
+EXPECTED = {
+    diagnosis.REPLY_TENANT_DISABLED: ("tenant_smtp_auth_disabled", ["org_smtp_auth_disabled"]),
+    diagnosis.REPLY_MAILBOX_DISABLED: ("mailbox_smtp_auth_disabled", ["mailbox_smtp_auth_disabled"]),
+    diagnosis.REPLY_SECURITY_DEFAULTS: ("security_defaults", ["security_defaults_enabled"]),
+    diagnosis.REPLY_CRITERIA: ("criteria_not_met", ["per_user_mfa", "conditional_access", "no_exchange_license"]),
+    diagnosis.REPLY_BASIC_DISABLED: ("basic_auth_disabled_by_policy", ["authentication_policy"]),
+    diagnosis.REPLY_CREDENTIALS: ("credentials_incorrect", ["mailbox_not_found", "no_exchange_license"]),
+    diagnosis.REPLY_UNSUCCESSFUL: ("authentication_unsuccessful", ["service_principal_not_registered",
+                                                                    "no_full_access"]),
+    diagnosis.REPLY_NOT_AUTHENTICATED: ("client_not_authenticated", []),
+    diagnosis.REPLY_NOT_AUTHENTICATED_OLD: ("client_not_authenticated", []),
+    diagnosis.REPLY_SEND_AS: ("send_as_denied", []),
+    diagnosis.REPLY_BASIC_RETIRED: ("basic_auth_retired", []),
+}
+
+
+def test_every_known_line_has_an_expectation():
+    assert set(EXPECTED) == set(diagnosis.KNOWN_REPLY_LINES)
+
+
+@pytest.mark.parametrize("suffix", ["", " " + SUFFIX, "  " + SUFFIX + "  "], ids=["plain", "suffix", "padded"])
+@pytest.mark.parametrize("line", sorted(EXPECTED), ids=lambda line: line[:20])
+def test_known_lines_map_to_cause_and_fix(line, suffix):
+    key, blockers = EXPECTED[line]
+
+    result = diagnosis.diagnose_reply(int(line[:3]), (line[4:] + suffix).encode(), mailbox="printer@contoso.com")
+
+    assert result["key"] == key
+    assert result["blockers"] == blockers
+    assert result["ok"] is False
+    assert result["matches_known_reply"] is True
+    assert result["cause"] and result["fix"]
+    assert "{mailbox}" not in result["fix"]
+
+
+def test_suffix_is_split_off_and_kept():
+    reply = diagnosis.parse_reply_line(diagnosis.REPLY_MAILBOX_DISABLED + " " + SUFFIX)
+
+    assert reply.code == 535
+    assert reply.enhanced_status_code == "5.7.139"
+    assert reply.server_suffix == SUFFIX
+    assert reply.line == diagnosis.REPLY_MAILBOX_DISABLED
+    assert reply.text.endswith("for more information.")
+
+
+def test_multiline_reply_is_joined_into_one_sentence():
+    # smtplib joins continuation lines with newlines after stripping "535-" / "535 ".
+    reply = diagnosis.parse_reply(535, b"5.7.139 Authentication unsuccessful, the user\n5.7.139 credentials were "
+                                       b"incorrect. " + SUFFIX.encode())
+
+    assert reply.line == diagnosis.REPLY_CREDENTIALS
+    assert diagnosis.diagnose_reply(reply, None)["key"] == "credentials_incorrect"
+
+
+def test_matching_ignores_case():
+    result = diagnosis.diagnose_reply(535, diagnosis.REPLY_TENANT_DISABLED[4:].upper())
+
+    assert result["key"] == "tenant_smtp_auth_disabled"
+
+
+def test_unknown_5_7_139_text_stays_in_its_family():
+    result = diagnosis.diagnose_reply(535, "5.7.139 Authentication unsuccessful, a new reason appeared.")
+
+    assert result["key"] == "authentication_refused"
+    assert result["ok"] is False
+    assert result["matches_known_reply"] is False
+
+
+def test_unrecognised_failure_and_plain_success():
+    failure = diagnosis.diagnose_reply(554, "5.6.0 Something else entirely")
+    success = diagnosis.diagnose_reply(250, "2.0.0 OK <id@host> [Hostname=X]")
+
+    assert (failure["key"], failure["ok"]) == ("unrecognised_reply", False)
+    assert "554 5.6.0 Something else entirely" in failure["cause"]
+    assert (success["key"], success["ok"]) == ("accepted", True)
+
+
+def test_authentication_success():
+    result = diagnosis.diagnose_reply(235, "2.7.0 Authentication successful " + SUFFIX)
+
+    assert result["key"] == "authenticated"
+    assert result["ok"] is True
+
+
+def test_single_cause_replies_speak_with_the_blockers_words():
+    reply = diagnosis.diagnose_reply(535, diagnosis.REPLY_MAILBOX_DISABLED[4:], mailbox="scanner@contoso.com")
+    blocker = diagnosis.describe_blocker("mailbox_smtp_auth_disabled", mailbox="scanner@contoso.com", value=True)
+
+    assert reply["cause"] == blocker["cause"]
+    assert reply["fix"] == blocker["fix"]
+    assert "scanner@contoso.com" in blocker["fix"]
+
+
+@pytest.mark.parametrize("name", sorted(diagnosis.BLOCKERS))
+def test_every_blocker_reply_is_diagnosed_back_to_that_blocker(name):
+    described = diagnosis.describe_blocker(name, mailbox="relay@contoso.com", value="x")
+
+    assert described["reply"] in diagnosis.KNOWN_REPLY_LINES
+    for line in described["replies"]:
+        assert name in diagnosis.blockers_for_reply(int(line[:3]), line[4:])
+    assert described["blocker"] == name
+    assert described["value"] == "x"
+    assert "{mailbox}" not in repr(described)
+
+
+def test_blocker_fix_names_the_module_with_arguments_for_the_mailbox():
+    described = diagnosis.describe_blocker("per_user_mfa", mailbox="printer@contoso.com", value="enforced")
+
+    assert described["fix_module"] == "m365ops.smtp_auth.per_user_mfa"
+    assert described["fix_arguments"] == {"users": ["printer@contoso.com"], "state": "disabled"}
+    assert described["auth_modes"] == ["basic"]
+
+
+def test_org_switch_offers_both_the_mailbox_and_the_organisation_fix():
+    described = diagnosis.describe_blocker("org_smtp_auth_disabled", mailbox="printer@contoso.com", value=True)
+
+    assert described["fix_module"] == "m365ops.smtp_auth.mailbox_smtp_auth"
+    assert described["alternative_fix_module"] == "m365ops.smtp_auth.org_smtp_auth"
+
+
+@pytest.mark.parametrize("kind", sorted(diagnosis.TRANSPORT_FAILURES))
+def test_transport_failures_are_distinct_diagnoses(kind):
+    result = diagnosis.diagnose_transport_failure(kind, "detail text")
+
+    assert result["key"] == kind
+    assert result["ok"] is False
+    assert "detail text" in result["cause"]
