@@ -1,0 +1,231 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: drift_rows
+short_description: Turn the results of the relay_accounts steps into drift report rows
+version_added: 0.1.0
+description:
+  - Takes the registered results of the collection's setting modules, one step per setting, and returns one
+    row per mailbox and setting (tenant-wide settings give one row with C(mailbox=null)).
+  - A row's C(status) is C(compliant) when the module found the setting as desired, C(drift) when it would
+    change it (check mode), C(changed) when it changed it, and C(error) when the setting could not be read or
+    set, or the mailbox does not exist or has no mailbox licence.
+  - A step whose result is skipped (switched off) gives no rows. A step that never ran because an earlier step
+    failed gives C(error) rows saying so, so a report never looks cleaner than what was actually checked.
+  - The rows follow the schema in C(docs/report.schema.json) of the collection.
+positional: _input
+options:
+  _input:
+    description:
+      - The steps, in the order they ran. Each step is a dict with C(setting) (C(license),
+        C(security_defaults), C(org_smtp_auth), C(mailbox_smtp_auth) or C(per_user_mfa)), C(desired) (the
+        module's state word; not needed for C(license)), C(result) (the registered module result, or an empty
+        dict when the step did not run) and, for per-mailbox settings, C(mailboxes) (the user principal names
+        the step was asked about).
+      - A C(mailbox_smtp_auth) step may carry C(undeclared_desired) (default C(inherit)), what exclusive mode
+        wants for undeclared mailboxes, and C(declared_elsewhere), mailboxes that exclusive mode reports as
+        undeclared but that another step manages (retired mailboxes); their undeclared rows are left out.
+    type: list
+    elements: dict
+    required: true
+  tenant:
+    description: The tenant name written into every row.
+    type: str
+    required: true
+  check_mode:
+    description: Whether the results come from a check-mode run (changes are then C(drift), not C(changed)).
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Build the report rows
+  ansible.builtin.set_fact:
+    report_rows: >-
+      {{ [
+           {'setting': 'security_defaults', 'desired': 'disabled', 'result': security_defaults_result},
+           {'setting': 'mailbox_smtp_auth', 'desired': 'enabled', 'mailboxes': ['scanner@contoso.com'],
+            'result': mailbox_result},
+         ] | m365ops.smtp_auth.drift_rows(tenant=inventory_hostname, check_mode=ansible_check_mode) }}
+"""
+
+RETURN = r"""
+_value:
+  description: The report rows, in step order and, within a step, in the module's result order.
+  type: list
+  elements: dict
+  contains:
+    tenant:
+      description: The tenant name.
+      type: str
+    mailbox:
+      description: The mailbox, or null for a tenant-wide setting.
+      type: str
+    setting:
+      description: The setting checked.
+      type: str
+    desired:
+      description: The state the role wants.
+      type: str
+    actual:
+      description: The state found before any change, or null when it could not be read.
+      type: str
+    status:
+      description: compliant, drift, changed or error.
+      type: str
+    fix:
+      description: What sets it by hand, or null when nothing is to be done.
+      type: str
+    message:
+      description: Why the row is an error, or null.
+      type: str
+"""
+
+from ansible.errors import AnsibleFilterError
+
+TENANT_WIDE_SETTINGS = ("security_defaults", "org_smtp_auth")
+MAILBOX_SETTINGS = ("license", "mailbox_smtp_auth", "per_user_mfa")
+NOT_RUN_MESSAGE = "not checked: an earlier step failed"
+
+_CAS_VALUE = {"enabled": "$false", "disabled": "$true", "inherit": "$null"}
+
+
+def fix_for(setting, desired, mailbox=None, tenant=None):
+    """The manual remedy an administrator can paste into a ticket: the cmdlet or Graph call the module makes."""
+    if setting == "license":
+        return ("Assign %s a licence that includes an Exchange Online mailbox plan (for example Exchange Online "
+                "Plan 1); Exchange Foundation alone is not a mailbox licence" % mailbox)
+    if setting == "mailbox_smtp_auth" and desired in _CAS_VALUE:
+        return "Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled %s" % (mailbox, _CAS_VALUE[desired])
+    if setting == "org_smtp_auth" and desired in ("enabled", "disabled"):
+        return "Set-TransportConfig -SmtpClientAuthenticationDisabled %s" % (
+            "$false" if desired == "enabled" else "$true")
+    if setting == "security_defaults" and desired in ("enabled", "disabled"):
+        return ('Microsoft Graph: PATCH /v1.0/policies/identitySecurityDefaultsEnforcementPolicy '
+                '{"isEnabled": %s} (Entra admin center: Overview > Properties > Manage security defaults)'
+                % ("true" if desired == "enabled" else "false"))
+    if setting == "per_user_mfa":
+        return ('Microsoft Graph: PATCH /beta/users/%s/authentication/requirements {"perUserMfaState": "%s"} '
+                '(Entra admin center: Users > Per-user multifactor authentication)' % (mailbox, desired))
+    return None
+
+
+def _row(tenant, mailbox, setting, desired, actual, status, message=None):
+    fix = None if status == "compliant" else fix_for(setting, desired, mailbox, tenant)
+    return {
+        "tenant": tenant,
+        "mailbox": mailbox,
+        "setting": setting,
+        "desired": desired,
+        "actual": actual,
+        "status": status,
+        "fix": fix,
+        "message": message,
+    }
+
+
+def _status(changed, check_mode):
+    if not changed:
+        return "compliant"
+    return "drift" if check_mode else "changed"
+
+
+def _not_run(result):
+    return not result
+
+
+def _rows_for_license(tenant, step, result):
+    mailboxes = step.get("mailboxes") or []
+    if _not_run(result) or (result.get("failed") and not result.get("mailboxes")):
+        message = NOT_RUN_MESSAGE if _not_run(result) else result.get("msg") or "the licence check failed"
+        return [_row(tenant, upn, "license", "licensed", None, "error", message) for upn in mailboxes]
+    rows = []
+    for item in result.get("mailboxes") or []:
+        upn = item.get("identity") or item.get("user_principal_name")
+        if not item.get("found", True):
+            rows.append(_row(tenant, upn, "license", "licensed", "not_found", "error",
+                             "no user %s in tenant %s" % (upn, tenant)))
+            rows[-1]["fix"] = "Correct the user principal name %s or create the mailbox" % upn
+        elif item.get("licensed"):
+            rows.append(_row(tenant, upn, "license", "licensed", "licensed", "compliant"))
+        else:
+            rows.append(_row(tenant, upn, "license", "licensed", "unlicensed", "error",
+                             "%s has no Exchange Online mailbox licence; SMTP AUTH cannot work for it" % upn))
+    return rows
+
+
+def _rows_for_tenant_setting(tenant, step, result, check_mode):
+    setting = step["setting"]
+    desired = step.get("desired")
+    if _not_run(result):
+        return [_row(tenant, None, setting, desired, None, "error", NOT_RUN_MESSAGE)]
+    if result.get("failed"):
+        return [_row(tenant, None, setting, desired, result.get("before"), "error",
+                     result.get("msg") or "the %s step failed" % setting)]
+    return [_row(tenant, None, setting, desired, result.get("before"),
+                 _status(result.get("changed"), check_mode))]
+
+
+def _rows_for_mailbox_setting(tenant, step, result, check_mode):
+    setting = step["setting"]
+    desired = step.get("desired")
+    mailboxes = step.get("mailboxes") or []
+    if _not_run(result):
+        return [_row(tenant, upn, setting, desired, None, "error", NOT_RUN_MESSAGE) for upn in mailboxes]
+    items = result.get("results") or []
+    if result.get("failed") and not items:
+        message = result.get("msg") or "the %s step failed" % setting
+        return [_row(tenant, upn, setting, desired, None, "error", message) for upn in mailboxes]
+    declared_elsewhere = {str(upn).lower() for upn in step.get("declared_elsewhere") or []}
+    rows = []
+    for item in items:
+        upn = item.get("identity")
+        if item.get("undeclared") and str(upn).lower() in declared_elsewhere:
+            continue
+        # Exclusive mode returns undeclared mailboxes too; what is wanted for them is step["undeclared_desired"].
+        wanted = step.get("undeclared_desired", "inherit") if item.get("undeclared") else desired
+        if item.get("found") is False:
+            row = _row(tenant, upn, setting, wanted, None, "error",
+                       item.get("msg") or "no mailbox %s in tenant %s" % (upn, tenant))
+            row["fix"] = "Correct the user principal name %s or create the mailbox" % upn
+        elif item.get("failed"):
+            row = _row(tenant, upn, setting, wanted, item.get("before"), "error",
+                       item.get("msg") or "the %s step failed for %s" % (setting, upn))
+        else:
+            row = _row(tenant, upn, setting, wanted, item.get("before"), _status(item.get("changed"), check_mode))
+            if item.get("undeclared"):
+                row["message"] = "not declared in the inventory (exclusive mode)"
+        rows.append(row)
+    return rows
+
+
+def drift_rows(steps, tenant, check_mode=False):
+    """Return the report rows for one tenant; see DOCUMENTATION."""
+    if not isinstance(steps, (list, tuple)):
+        raise AnsibleFilterError("drift_rows expects a list of steps, got %s" % type(steps).__name__)
+    rows = []
+    for step in steps:
+        if not isinstance(step, dict) or "setting" not in step:
+            raise AnsibleFilterError("drift_rows: each step needs a 'setting', got %r" % (step,))
+        setting = step["setting"]
+        result = step.get("result") or {}
+        if result.get("skipped"):
+            continue
+        if setting == "license":
+            rows.extend(_rows_for_license(tenant, step, result))
+        elif setting in TENANT_WIDE_SETTINGS:
+            rows.extend(_rows_for_tenant_setting(tenant, step, result, bool(check_mode)))
+        elif setting in MAILBOX_SETTINGS:
+            rows.extend(_rows_for_mailbox_setting(tenant, step, result, bool(check_mode)))
+        else:
+            raise AnsibleFilterError("drift_rows: unknown setting %r" % setting)
+    return rows
+
+
+class FilterModule:
+    def filters(self):
+        return {"drift_rows": drift_rows}

@@ -1,0 +1,123 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.m365ops.smtp_auth.plugins.filter.drift_rows import NOT_RUN_MESSAGE, drift_rows
+
+
+def item(identity, before, after, changed, **extra):
+    result = {"identity": identity, "found": True, "before": before, "after": after, "changed": changed,
+              "failed": False, "msg": ""}
+    result.update(extra)
+    return result
+
+
+LICENSE = {"changed": False, "mailboxes": [
+    {"identity": "scanner@contoso.com", "found": True, "licensed": True, "mailbox_plans": []},
+    {"identity": "backup@contoso.com", "found": True, "licensed": False, "mailbox_plans": []},
+    {"identity": "nobody@contoso.com", "found": False, "licensed": False, "mailbox_plans": []},
+]}
+
+
+def test_license_rows():
+    rows = drift_rows([{"setting": "license", "mailboxes": ["scanner@contoso.com"], "result": LICENSE}], "contoso")
+    assert [(row["mailbox"], row["actual"], row["status"]) for row in rows] == [
+        ("scanner@contoso.com", "licensed", "compliant"),
+        ("backup@contoso.com", "unlicensed", "error"),
+        ("nobody@contoso.com", "not_found", "error"),
+    ]
+    assert rows[0]["fix"] is None
+    assert "backup@contoso.com" in rows[1]["fix"] and "mailbox plan" in rows[1]["fix"]
+    assert "no Exchange Online mailbox licence" in rows[1]["message"]
+    assert rows[2]["fix"].startswith("Correct the user principal name nobody@contoso.com")
+
+
+@pytest.mark.parametrize("check_mode, changed, status", [
+    (True, True, "drift"), (False, True, "changed"), (True, False, "compliant"), (False, False, "compliant"),
+])
+def test_tenant_wide_status(check_mode, changed, status):
+    result = {"changed": changed, "before": "enabled" if changed else "disabled", "after": "disabled"}
+    rows = drift_rows([{"setting": "security_defaults", "desired": "disabled", "result": result}],
+                      "contoso", check_mode=check_mode)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["tenant"], row["mailbox"], row["setting"], row["desired"], row["status"]) == (
+        "contoso", None, "security_defaults", "disabled", status)
+    assert row["actual"] == result["before"]
+    if status == "compliant":
+        assert row["fix"] is None
+    else:
+        assert '"isEnabled": false' in row["fix"]
+
+
+def test_mailbox_rows_in_check_mode():
+    result = {"changed": True, "results": [
+        item("scanner@contoso.com", "disabled", "enabled", True),
+        item("printer@contoso.com", "enabled", "enabled", False),
+    ]}
+    rows = drift_rows([{"setting": "mailbox_smtp_auth", "desired": "enabled",
+                        "mailboxes": ["scanner@contoso.com", "printer@contoso.com"], "result": result}],
+                      "contoso", check_mode=True)
+    assert [(row["mailbox"], row["actual"], row["status"]) for row in rows] == [
+        ("scanner@contoso.com", "disabled", "drift"), ("printer@contoso.com", "enabled", "compliant")]
+    assert rows[0]["fix"] == "Set-CASMailbox -Identity scanner@contoso.com -SmtpClientAuthenticationDisabled $false"
+
+
+def test_undeclared_mailboxes_want_inherit_unless_declared_elsewhere():
+    result = {"changed": True, "results": [
+        item("scanner@contoso.com", "enabled", "enabled", False),
+        item("legacy-relay@contoso.com", "enabled", "inherit", True, undeclared=True),
+        item("old-copier@contoso.com", "enabled", "inherit", True, undeclared=True),
+    ]}
+    rows = drift_rows([{"setting": "mailbox_smtp_auth", "desired": "enabled", "mailboxes": ["scanner@contoso.com"],
+                        "declared_elsewhere": ["Old-Copier@contoso.com"], "result": result}], "contoso", True)
+    assert [row["mailbox"] for row in rows] == ["scanner@contoso.com", "legacy-relay@contoso.com"]
+    assert rows[1]["desired"] == "inherit" and rows[1]["status"] == "drift"
+    assert rows[1]["fix"].endswith("-SmtpClientAuthenticationDisabled $null")
+    assert "exclusive" in rows[1]["message"]
+
+
+def test_item_errors_and_unknown_mailboxes():
+    result = {"failed": True, "msg": "mailbox ghost@contoso.com not found", "results": [
+        item("ghost@contoso.com", None, None, False, found=False, failed=True, msg="no such mailbox"),
+        item("printer@contoso.com", "enforced", "disabled", True, failed=True, msg="403 Authorization_RequestDenied"),
+        item("erp@contoso.com", "enabled", "disabled", True),
+    ]}
+    rows = drift_rows([{"setting": "per_user_mfa", "desired": "disabled",
+                        "mailboxes": ["ghost@contoso.com", "printer@contoso.com", "erp@contoso.com"],
+                        "result": result}], "contoso")
+    assert [row["status"] for row in rows] == ["error", "error", "changed"]
+    assert rows[0]["message"] == "no such mailbox"
+    assert rows[0]["fix"].startswith("Correct the user principal name ghost@contoso.com")
+    assert rows[1]["message"] == "403 Authorization_RequestDenied"
+    assert '"perUserMfaState": "disabled"' in rows[1]["fix"]
+
+
+def test_module_failure_without_items_marks_every_mailbox():
+    result = {"failed": True, "msg": "Exchange answered 401: the app lacks Exchange.ManageAsApp"}
+    rows = drift_rows([{"setting": "mailbox_smtp_auth", "desired": "disabled",
+                        "mailboxes": ["a@contoso.com", "b@contoso.com"], "result": result}], "contoso")
+    assert [(row["mailbox"], row["status"], row["message"]) for row in rows] == [
+        ("a@contoso.com", "error", result["msg"]), ("b@contoso.com", "error", result["msg"])]
+    assert rows[0]["fix"].endswith("$true")
+
+
+def test_steps_that_never_ran_are_errors_and_skipped_steps_give_nothing():
+    rows = drift_rows([
+        {"setting": "org_smtp_auth", "desired": "enabled", "result": {"skipped": True, "changed": False}},
+        {"setting": "security_defaults", "desired": "disabled", "result": {}},
+        {"setting": "per_user_mfa", "desired": "disabled", "mailboxes": ["a@contoso.com"], "result": None},
+    ], "contoso", check_mode=True)
+    assert [(row["setting"], row["status"], row["message"]) for row in rows] == [
+        ("security_defaults", "error", NOT_RUN_MESSAGE), ("per_user_mfa", "error", NOT_RUN_MESSAGE)]
+
+
+def test_unknown_setting_is_refused():
+    with pytest.raises(AnsibleFilterError, match="unknown setting 'smtp'"):
+        drift_rows([{"setting": "smtp", "result": {"changed": False}}], "contoso")

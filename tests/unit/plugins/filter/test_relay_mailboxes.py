@@ -1,0 +1,67 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_mailboxes import relay_mailboxes
+
+
+def test_strings_and_dicts_become_normalised_entries():
+    entries = ["Scanner@Contoso.com", {"upn": "old-copier@contoso.com", "state": "absent"},
+               {"upn": "app@contoso.com", "auth": "oauth"}]
+    assert relay_mailboxes(entries) == [
+        {"upn": "scanner@contoso.com", "auth": "basic", "state": "present"},
+        {"upn": "old-copier@contoso.com", "auth": "basic", "state": "absent"},
+        {"upn": "app@contoso.com", "auth": "oauth", "state": "present"},
+    ]
+
+
+def test_default_auth_applies_to_entries_without_auth():
+    assert relay_mailboxes(["a@contoso.com"], "oauth")[0]["auth"] == "oauth"
+
+
+def test_empty_or_missing_list_is_no_mailbox():
+    assert relay_mailboxes([]) == []
+    assert relay_mailboxes(None) == []
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ({"upn": "scanner@contoso.com", "sate": "absent"}, "relay_accounts_mailboxes[0] (scanner@contoso.com): unknown key(s) sate"),
+    ({"upn": "scanner@contoso.com", "auth": "ntlm"}, "auth must be one of basic, oauth, got 'ntlm'"),
+    ({"upn": "scanner@contoso.com", "state": "gone"}, "state must be one of present, absent, got 'gone'"),
+    ("scanner.contoso.com", "relay_accounts_mailboxes[0] (scanner.contoso.com): 'scanner.contoso.com' is not a valid"),
+    ("scanner@contoso", "'scanner@contoso' is not a valid user principal name"),
+    ("scan ner@contoso.com", "is not a valid user principal name"),
+    ("scanner..x@contoso.com", "is not a valid user principal name"),
+    ({"auth": "basic"}, "relay_accounts_mailboxes[0]: 'upn' is required"),
+    (42, "relay_accounts_mailboxes[0]: must be a user principal name or a dict, got int"),
+])
+def test_bad_entry_fails_naming_it(entry, expected):
+    with pytest.raises(AnsibleFilterError) as error:
+        relay_mailboxes([entry])
+    assert expected in str(error.value)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(AnsibleFilterError) as error:
+        relay_mailboxes(["ok@contoso.com", "bad", {"upn": "x@contoso.com", "stat": "absent"}])
+    message = str(error.value)
+    assert message.startswith("2 invalid mailbox entries")
+    assert "relay_accounts_mailboxes[1] (bad)" in message
+    assert "relay_accounts_mailboxes[2] (x@contoso.com): unknown key(s) stat" in message
+
+
+def test_duplicates_in_different_case_are_refused():
+    with pytest.raises(AnsibleFilterError) as error:
+        relay_mailboxes(["printer@contoso.com", {"upn": "Printer@contoso.com", "state": "absent"}])
+    assert "printer@contoso.com is already declared at relay_accounts_mailboxes[0]" in str(error.value)
+
+
+def test_not_a_list_is_refused():
+    with pytest.raises(AnsibleFilterError, match="must be a list"):
+        relay_mailboxes("scanner@contoso.com")
