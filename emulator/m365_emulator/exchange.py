@@ -803,12 +803,16 @@ def error_body(request: Any, error: CmdletError) -> dict[str, Any]:
 
 
 def _unauthorized(reason: str) -> Any:
+    """Exchange's 401: a bearer challenge and a diagnostics header, in the same shape as ``tokens.authorize``."""
     from .server import Response
-    return Response(401, None, {
+    return Response(401, f"401 Unauthorized: {reason}", {
         "WWW-Authenticate": 'Bearer client_id="00000002-0000-0ff1-ce00-000000000000", '
                             'trusted_issuers="00000001-0000-0000-c000-000000000000@*", '
-                            'token_types="app_asserted_user_v1 service_asserted_app_v1", error="invalid_token"',
-        "x-ms-diagnostics": f'2000008;reason="{reason}";error_category="invalid_grant"',
+                            'token_types="app_asserted_user_v1 service_asserted_app_v1", '
+                            'authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+                            'error="invalid_token"',
+        "x-ms-diagnostics": f'2000008;reason="{reason}";error_category="insufficient_claims"',
+        "Content-Type": "text/plain; charset=utf-8",
     })
 
 
@@ -849,7 +853,8 @@ class ExchangeService:
         store: TenantStore = self.emulator.store
         with store.lock:
             tenant = store.find_tenant(tenant_ref)
-            request.log["tenant"] = tenant.name if tenant else tenant_ref
+            if tenant is not None:
+                request.log["tenant"] = tenant.id
             if tenant is None or tenant.id != claims.tenant.id:
                 return _unauthorized(f"The token's tenant does not match the organization '{tenant_ref}'.")
             roles = set(getattr(claims, "roles", []) or [])
