@@ -69,6 +69,12 @@ def load_certificate_credential(path, password=None):
     return credential
 
 
+def _first_sentence(description):
+    """The meaning of an AADSTS description, without the trace/correlation ids and timestamp after it."""
+    text = description.strip().splitlines()[0] if description.strip() else ""
+    return re.split(r"\s+Trace ID:", text)[0].strip()
+
+
 def _password_bytes(password):
     return password.encode("utf-8") if password else None
 
@@ -137,13 +143,22 @@ class TokenProvider:
 
     def _discovery_error(self, error):
         text = str(error)
+        if "AADSTS" not in text:
+            # MSAL's message drops the service's answer; ask once more to show the AADSTS code (90002: no tenant).
+            try:
+                reply = self.session.get(self.settings.authority + "/v2.0/.well-known/openid-configuration")
+                description = reply.json().get("error_description") or ""
+            except (requests.exceptions.RequestException, ValueError, AttributeError):
+                description = ""
+            text = description or text
         # MSAL reports an unknown tenant as a failed OIDC discovery with the service's JSON in the text.
         match = re.search(r"(AADSTS\d+)[:\s]+([^\"\\]+)", text)
         if match:
+            description = _first_sentence(match.group(2))
             return AuthenticationError(
                 "Token request for app %s in tenant %s failed: %s: %s"
-                % (self.settings.client_id, self.settings.tenant_id, match.group(1), match.group(2).strip()),
-                aadsts_code=match.group(1), description=match.group(2).strip())
+                % (self.settings.client_id, self.settings.tenant_id, match.group(1), description),
+                aadsts_code=match.group(1), description=description)
         return AuthenticationError("Cannot use authority %s for app %s: %s"
                                    % (self.settings.authority, self.settings.client_id, text))
 

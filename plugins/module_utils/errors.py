@@ -67,7 +67,8 @@ class AuthenticationError(M365Error):
         elif codes:
             aadsts_code = "AADSTS%s" % codes[0]
         # The first sentence carries the meaning; the rest is trace and correlation ids.
-        sentence = description.split("\r\n")[0].split("\n")[0] if description else reply.get("error", "unknown error")
+        sentence = description.splitlines()[0] if description else reply.get("error", "unknown error")
+        sentence = re.split(r"\s+Trace ID:", sentence)[0].strip()
         message = "Token request for app %s in tenant %s failed: %s" % (client_id, tenant, sentence)
         return cls(message, status=reply.get("status"), code=reply.get("error"),
                    request_id=reply.get("correlation_id"), aadsts_code=aadsts_code, description=sentence)
@@ -169,6 +170,14 @@ def parse_json_body(text):
         return json.loads(text)
     except ValueError:
         return None
+
+
+def plain_text(body, limit=300):
+    """A non-JSON error body (an IIS or proxy HTML page) as one line of text."""
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", body or "", flags=re.DOTALL | re.IGNORECASE)
+    text = re.sub(r"<[^>]+>", " ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:limit]
 
 
 def split_exchange_detail(detail_message):

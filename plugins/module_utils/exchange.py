@@ -17,6 +17,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     ThrottledError,
     TruncatedResultError,
     parse_json_body,
+    plain_text,
     short_exception_type,
     split_exchange_detail,
 )
@@ -115,7 +116,7 @@ class ExchangeClient:
         request_id = response.headers.get("request-id") or response.headers.get("client-request-id")
         error = decoded.get("error") if isinstance(decoded, dict) else None
         error = error if isinstance(error, dict) else {}
-        outer = error.get("message") or (response.text or "").strip()[:300] or "HTTP %s" % status
+        outer = error.get("message") or plain_text(response.text) or "HTTP %s" % status
         details = error.get("details") or []
         detail = details[0].get("message") if details and isinstance(details[0], dict) else None
         error_id, exception_type, text = split_exchange_detail(detail or outer)

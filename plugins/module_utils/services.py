@@ -139,7 +139,7 @@ def read_cas_mailboxes(exchange, identities, threshold=MAILBOX_LISTING_THRESHOLD
                 index.setdefault(name, record)
         return [Lookup(identity, identity.lower() in index, index.get(identity.lower(), {}))
                 for identity in identities]
-    return _parallel(identities, lambda identity: _read_one_cas_mailbox(exchange, identity), concurrency)
+    return parallel(identities, lambda identity: _read_one_cas_mailbox(exchange, identity), concurrency)
 
 
 def _read_one_cas_mailbox(exchange, identity):
@@ -158,7 +158,7 @@ def write_mailbox_smtp_auth(exchange, identity, state):
                     identity=identity)
 
 
-def _parallel(items, function, concurrency):
+def parallel(items, function, concurrency=EXCHANGE_CONCURRENCY):
     """``function`` over ``items`` with a bounded number in flight; results in input order. The first
     error that is not about one item (permission, throttling, transport) is raised."""
     if len(items) <= 1 or concurrency <= 1:
