@@ -1,0 +1,66 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import pytest
+import urllib3.util.retry
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import http
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient
+from scripted_server import ScriptedServer
+
+
+class StaticTokens:
+    def __init__(self):
+        self.scopes = []
+
+    def token(self, scope):
+        self.scopes.append(scope)
+        return "token-for-" + scope
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """Waits urllib3 and the batch retry would have made, recorded instead of slept."""
+    recorded = []
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", recorded.append)
+    monkeypatch.setattr(http, "sleep", recorded.append)
+    return recorded
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(answer):
+        server = ScriptedServer(answer).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def make_settings(url, **overrides):
+    values = dict(tenant_id="contoso.onmicrosoft.com", client_id="app", client_secret="secret",
+                  graph_url=url, exchange_url=url, authority_url=url, max_retries=3, timeout=5)
+    values.update(overrides)
+    return ConnectionSettings(**values)
+
+
+@pytest.fixture
+def clients():
+    def build(url, **overrides):
+        settings = make_settings(url, **overrides)
+        events = http.RetryEvents()
+        session = http.build_session(settings, events)
+        tokens = StaticTokens()
+        return (GraphClient(session, tokens, settings, events=events),
+                ExchangeClient(session, tokens, settings, events=events), events)
+
+    return build

@@ -1,0 +1,128 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
+    ExchangeCommandError,
+    ExchangeObjectNotFoundError,
+    PermissionDeniedError,
+    TruncatedResultError,
+)
+
+PATH = "/adminapi/beta/contoso.onmicrosoft.com/InvokeCommand"
+
+
+def reply(value, warnings=None, next_link=None):
+    body = {"@odata.context": "x/$metadata#Collection(Exchange.GenericHashTable)",
+            "adminapi.warnings@odata.type": "#Collection(String)", "@adminapi.warnings": warnings or [],
+            "value": value}
+    if next_link:
+        body["@odata.nextLink"] = next_link
+    return 200, body, None
+
+
+def exchange_error(status, detail):
+    return status, {"error": {"code": "BadRequest", "message": "Error executing cmdlet",
+                              "details": [{"code": "Failure", "message": detail}]}}, None
+
+
+def test_invoke_sends_the_headers_real_clients_send(serve, clients):
+    server = serve(lambda *args: reply([]))
+    _graph, exchange, _events = clients(server.url)
+    exchange.invoke("Get-CASMailbox", {"Identity": "a"}, unlimited=True)
+    request = server.requests[0]
+    assert request["path"] == PATH
+    headers = {name.lower(): value for name, value in request["headers"].items()}
+    assert headers["x-anchormailbox"] == "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@contoso.onmicrosoft.com"
+    assert headers["prefer"] == "odata.maxpagesize=1000"
+    assert headers["x-cmdletname"] == "Get-CASMailbox"
+    assert headers["x-responseformat"] == "json"
+    assert headers["client-request-id"]
+    assert headers["authorization"] == "Bearer token-for-https://outlook.office365.com/.default"
+    assert request["body"] == {"CmdletInput": {"CmdletName": "Get-CASMailbox",
+                                               "Parameters": {"Identity": "a", "ResultSize": "Unlimited"}}}
+
+
+def test_annotations_are_stripped(serve, clients):
+    server = serve(lambda *args: reply([{"Name": "a", "EmailAddresses@odata.type": "#Collection(String)",
+                                         "EmailAddresses": ["SMTP:a@contoso.com"]}]))
+    _graph, exchange, _events = clients(server.url)
+    assert exchange.invoke("Get-CASMailbox") == [{"Name": "a", "EmailAddresses": ["SMTP:a@contoso.com"]}]
+
+
+def test_next_link_is_followed_with_the_same_body(serve, clients):
+    def answer(method, path, body, headers):
+        if "page=2" in path:
+            return reply([{"Name": "b"}])
+        return reply([{"Name": "a"}], next_link=server.url + PATH + "?page=2")
+
+    server = serve(answer)
+    _graph, exchange, _events = clients(server.url)
+    assert [record["Name"] for record in exchange.invoke("Get-CASMailbox", unlimited=True)] == ["a", "b"]
+    assert server.requests[1]["path"].endswith("?page=2")
+    assert server.requests[0]["body"] == server.requests[1]["body"]
+
+
+def test_a_read_with_warnings_is_truncated_not_silently_short(serve, clients):
+    server = serve(lambda *args: reply([{"Name": "a"}], warnings=["There are more results, use ResultSize"]))
+    _graph, exchange, _events = clients(server.url)
+    with pytest.raises(TruncatedResultError) as caught:
+        exchange.invoke("Get-CASMailbox", unlimited=True)
+    assert caught.value.warnings == ["There are more results, use ResultSize"]
+
+
+def test_warnings_on_a_write_are_kept_not_raised(serve, clients):
+    server = serve(lambda *args: reply([], warnings=["The command completed successfully but no settings were modified."]))
+    _graph, exchange, _events = clients(server.url)
+    exchange.invoke("Set-CASMailbox", {"Identity": "a", "SmtpClientAuthenticationDisabled": False})
+    assert exchange.write_warnings == ["Set-CASMailbox: The command completed successfully but no settings were modified."]
+
+
+def test_expired_page_is_truncated(serve, clients):
+    def answer(method, path, body, headers):
+        if "page=2" in path:
+            return 400, {"error": {"code": "BadRequest", "message": "Expired or Invalid pagination request. Default Expiry time is 00:30:00"}}, None
+        return reply([{"Name": "a"}], next_link=server.url + PATH + "?page=2")
+
+    server = serve(answer)
+    _graph, exchange, _events = clients(server.url)
+    with pytest.raises(TruncatedResultError):
+        exchange.invoke("Get-CASMailbox", unlimited=True)
+
+
+def test_object_not_found_names_the_identity(serve, clients):
+    server = serve(lambda *args: exchange_error(
+        404, "Ex6F9304|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|The operation "
+             "couldn't be performed because object 'ghost@contoso.com' couldn't be found on 'srv'."))
+    _graph, exchange, _events = clients(server.url)
+    with pytest.raises(ExchangeObjectNotFoundError) as caught:
+        exchange.invoke("Get-CASMailbox", {"Identity": "ghost@contoso.com"})
+    assert caught.value.identity == "ghost@contoso.com"
+    assert caught.value.error_id == "Ex6F9304"
+    assert "ghost@contoso.com" in str(caught.value)
+
+
+def test_other_cmdlet_errors_carry_the_parsed_detail(serve, clients):
+    server = serve(lambda *args: exchange_error(
+        400, "Ex1A2B3C|System.Management.Automation.AmbiguousParameterSetException|Parameter set cannot be resolved."))
+    _graph, exchange, _events = clients(server.url)
+    with pytest.raises(ExchangeCommandError) as caught:
+        exchange.invoke("Set-CASMailbox", {"Identity": "a", "Bogus": 1})
+    assert caught.value.exception_type == "System.Management.Automation.AmbiguousParameterSetException"
+    assert caught.value.text == "Parameter set cannot be resolved."
+    assert "AmbiguousParameterSetException" in str(caught.value)
+    assert not isinstance(caught.value, ExchangeObjectNotFoundError)
+
+
+def test_forbidden_html_page_explains_the_exchange_permission(serve, clients):
+    server = serve(lambda *args: (403, "<html><body><h1>403 - Forbidden: Access is denied.</h1></body></html>", None))
+    _graph, exchange, _events = clients(server.url)
+    with pytest.raises(PermissionDeniedError) as caught:
+        exchange.invoke("Set-TransportConfig", {"SmtpClientAuthenticationDisabled": False})
+    message = str(caught.value)
+    assert "Exchange.ManageAsApp" in message and "Exchange Administrator" in message
+    assert "Access is denied." in message and "<h1>" not in message
