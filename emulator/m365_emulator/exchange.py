@@ -826,11 +826,10 @@ def _forbidden(app_name: str, tenant: Tenant) -> Any:
 
 
 def _has_admin_role(claims: Any) -> bool:
-    # Exchange evaluates RBAC on its side from the app's current role assignments, so the store decides; a token
-    # whose wids carry the role template id counts too.
-    names = {str(role).lower() for role in getattr(claims.app, "directory_roles", []) or []}
-    names |= {str(wid).lower() for wid in getattr(claims, "wids", []) or []}
-    return bool(names & ADMIN_ROLES)
+    # Exchange evaluates RBAC on its side from the app's current role assignments, not from the token's wids:
+    # a role removed after the token was issued stops working at once.
+    roles = {str(role).lower() for role in getattr(claims.app, "directory_roles", []) or []}
+    return bool(roles & ADMIN_ROLES)
 
 
 def _fingerprint(name: str, parameters: dict[str, Any]) -> str:
@@ -842,7 +841,7 @@ class ExchangeService:
 
     def __init__(self, emulator: Any, cursors: PageCursors | None = None):
         self.emulator = emulator
-        self.cursors = cursors or PageCursors()
+        self.cursors = cursors if cursors is not None else PageCursors()
 
     def invoke(self, request: Any, match: re.Match[str]) -> Any:
         from . import tokens
@@ -891,13 +890,13 @@ class ExchangeService:
         size = self.page_size(request)
         keys = listing.keys
         rows = self.render(tenant, listing, 0, size)
-        warnings = list(listing.warnings)
-        body = self.envelope(request, tenant_ref, rows, warnings)
+        body = self.envelope(request, tenant_ref, rows, listing.warnings)
         if len(keys) > size:
             mode = self.emulator.store.behaviour.get("exchange_paging", "follow")
             if mode == "warning":
-                if MORE_RESULTS_WARNING not in warnings:
-                    warnings.append(MORE_RESULTS_WARNING)
+                # No link: the truncated first page is all there is, and only the warning says so.
+                if MORE_RESULTS_WARNING not in body["@adminapi.warnings"]:
+                    body["@adminapi.warnings"].append(MORE_RESULTS_WARNING)
             else:
                 token = self.cursors.issue(Cursor(tenant.id, _fingerprint(name, parameters), keys, listing.render,
                                                   size, self.cursors.clock()))
