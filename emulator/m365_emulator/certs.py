@@ -170,9 +170,13 @@ class CertificateAuthority:
         certificate = self._issue(f"app {client_id}", key, server=False)
         key_pem, cert_pem = private_key_pem(key), certificate_pem(certificate)
         base = f"apps/{client_id}"
-        pfx = pkcs12.serialize_key_and_certificates(
-            client_id.encode(), key, certificate, None,
-            serialization.BestAvailableEncryption(PFX_PASSWORD.encode()))
+        # A test credential with a published password: few KDF rounds keep start-up fast.
+        encryption = (serialization.PrivateFormat.PKCS12.encryption_builder()
+                      .kdf_rounds(2048)
+                      .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+                      .hmac_hash(hashes.SHA256())
+                      .build(PFX_PASSWORD.encode()))
+        pfx = pkcs12.serialize_key_and_certificates(client_id.encode(), key, certificate, None, encryption)
         return AppCertificate(
             client_id=client_id,
             certificate=certificate,

@@ -403,7 +403,7 @@ class Emulator:
         self.latency_ms = latency_ms
         self.behaviour_overrides = dict(behaviour or {})
         self.generate = generate
-        self._seed_document = copy.deepcopy(seed) if isinstance(seed, dict) else load_document(seed)
+        self._seed_document = copy.deepcopy(seed) if isinstance(seed, dict) else _load_seed(seed)
         self._own_state_dir = state_dir is None
         self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="m365-emulator-"))
         self.messages: list[Any] = []
@@ -487,7 +487,7 @@ class Emulator:
         self.routes = self._collect_routes()
         self._server = _TLSServer((self.host, self.https_port), self, self.ssl_context())
         self.https_port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="m365-emulator-https", daemon=True)
         self._thread.start()
         smtp = _optional_module("smtp")
@@ -652,6 +652,19 @@ class Emulator:
             "smtp_port": self.smtp_port if self._smtp is not None else None,
             "tenants": tenants,
         }
+
+
+_seed_cache: dict[tuple[str, float], dict[str, Any]] = {}
+_seed_cache_lock = threading.Lock()
+
+
+def _load_seed(path: str | Path | None) -> dict[str, Any]:
+    """A seed document, parsed once per process and file version (YAML parsing dominates start-up)."""
+    key = ("", 0.0) if path is None else (str(Path(path).resolve()), Path(path).stat().st_mtime)
+    with _seed_cache_lock:
+        if key not in _seed_cache:
+            _seed_cache[key] = load_document(path)
+        return copy.deepcopy(_seed_cache[key])
 
 
 def _cmdlet_hint(request: Request) -> str | None:
