@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import datetime
 import email.parser
 import email.policy
@@ -171,7 +172,9 @@ def evaluate_basic(store: TenantStore, login: str, password: str) -> Decision:
         tenant, user = find_login(store, login)
         if tenant is None or user is None:
             return Decision(*CREDENTIALS, blocker="credentials")
-        order = list(store.behaviour.get("blocker_order") or BLOCKERS)
+        configured = store.behaviour.get("blocker_order")
+        # A blocker left out of the order is not evaluated (so tests can switch one off).
+        order = list(BLOCKERS if configured is None else configured)
         # The password is always checked, even when an order leaves it out: nobody signs in with a wrong one.
         if "credentials" not in order:
             order.append("credentials")
@@ -219,9 +222,10 @@ def evaluate_oauth(store: TenantStore, login: str, claims: Any) -> Decision:
             return Decision(*OAUTH_REJECTED, blocker="service_principal", tenant=tenant, user=user)
         if not has_full_access(tenant, user, principal):
             return Decision(*OAUTH_REJECTED, blocker="full_access", tenant=tenant, user=user, principal=principal)
-        order = [name for name in store.behaviour.get("blocker_order") or BLOCKERS
+        configured = store.behaviour.get("blocker_order")
+        order = [name for name in (BLOCKERS if configured is None else configured)
                  if name in ("org_switch", "mailbox_switch")]
-        for name in order or ["org_switch", "mailbox_switch"]:
+        for name in order:
             reply = _switch_blocker(name, tenant, user)
             if reply is not None:
                 return Decision(*reply, blocker=name, tenant=tenant, user=user, principal=principal)
@@ -290,6 +294,16 @@ class ExchangeSMTP(SMTP):
 
     AuthLoginUsernameChallenge = "Username:"
     AuthLoginPasswordChallenge = "Password:"
+    # An XOAUTH2 initial response carries a whole JWT (1-3 KB); aiosmtpd's defaults (512-byte commands,
+    # 1001-byte lines) would refuse it as "too long" before any AUTH logic ran.
+    line_length_limit = 16384
+    AUTH_COMMAND_LIMIT = 16384
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # Per connection: aiosmtpd's class-level mapping would be shared by, and grow across, all connections.
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
+        self.command_size_limits["AUTH"] = self.AUTH_COMMAND_LIMIT
 
     async def push(self, status: Any) -> None:
         if status == "220 Ready to start TLS":
