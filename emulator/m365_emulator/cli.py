@@ -73,12 +73,15 @@ def environment_lines(info: dict[str, Any]) -> list[str]:
 
 
 def _write_private(path: str, text: str) -> None:
-    # The files carry client secrets: readable by the owner only.
+    """Write readable by the owner only (the files carry client secrets), and atomically: scripts wait for
+    the file to appear and must never read half of it."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+    os.replace(partial, target)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,12 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         info = emulator.connection_info()
-        text = json.dumps(info, indent=2)
         if args.connection_file:
-            _write_private(args.connection_file, text + "\n")
+            _write_private(args.connection_file, json.dumps(info, indent=2) + "\n")
         if args.env_file:
             _write_private(args.env_file, "\n".join(environment_lines(info)) + "\n")
-        print(text, flush=True)
+        # One line, so that a script can take the first line of the output and parse it.
+        print(json.dumps(info), flush=True)
         while not stop.wait(0.5):
             pass
     finally:
