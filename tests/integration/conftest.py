@@ -1,0 +1,185 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Integration harness: the emulator in this process, ``ansible-playbook`` as a subprocess.
+
+``run_play(tasks, ...)`` writes a play whose tasks each register their result (and never stop the play),
+runs it against localhost with the collection from ``.build/collections`` and the connection in M365_*
+variables, and returns ``PlayRun`` with each task's result in order. Tests then look at the emulator's
+state and request log, which is what the tenant would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COLLECTIONS = REPO / ".build" / "collections"
+try:
+    from m365_emulator.server import Emulator
+except ImportError:  # not installed into this virtualenv: use the checkout
+    sys.path.insert(0, str(REPO / "emulator"))
+    from m365_emulator.server import Emulator
+
+CONTOSO_DOMAIN = "contoso.onmicrosoft.com"
+AUTOMATION_APP = "m365ops automation"
+READ_ONLY_APP = "read-only auditor"
+PLAYBOOK_TIMEOUT = 120
+
+
+def _ensure_collection_link():
+    link = COLLECTIONS / "ansible_collections" / "m365ops" / "smtp_auth"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            link.symlink_to(Path("..") / ".." / ".." / "..", target_is_directory=True)
+        except FileExistsError:
+            pass
+
+
+@dataclass
+class PlayRun:
+    returncode: int
+    results: list = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    # The emulator's request log cut at the markers: requests[n] is what task n sent.
+    requests: list = field(default_factory=list)
+
+    def __getitem__(self, index):
+        return self.results[index]
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    _ensure_collection_link()
+    with Emulator(smtp_port=None) as running:
+        yield running
+
+
+@pytest.fixture
+def tenant(emulator):
+    """A fresh sample tenant state, an empty request log and no faults for each test."""
+    emulator.reset()
+    emulator.clear_faults()
+    emulator.clear_request_log()
+    return emulator
+
+
+def contoso(emulator):
+    return next(tenant for tenant in emulator.store.tenants if tenant.matches(CONTOSO_DOMAIN))
+
+
+def connection_env(emulator, app_name=AUTOMATION_APP, tenant=CONTOSO_DOMAIN):
+    info = emulator.connection_info()
+    for entry in info["tenants"]:
+        if tenant in entry["domains"] or entry["id"] == tenant:
+            app = next(app for app in entry["apps"] if app["display_name"] == app_name)
+            break
+    else:
+        raise LookupError(tenant)
+    return {
+        "M365_TENANT_ID": tenant,
+        "M365_CLIENT_ID": app["client_id"],
+        "M365_CLIENT_SECRET": app["secret"],
+        "M365_AUTHORITY_URL": info["authority_url"],
+        "M365_GRAPH_URL": info["graph_url"],
+        "M365_EXCHANGE_URL": info["exchange_url"],
+        "M365_CA_PATH": info["ca_path"],
+    }
+
+
+@pytest.fixture
+def run_play(tenant, tmp_path):
+    """Run ``tasks`` (module tasks, without ``register``) and return their results in order."""
+
+    def run(tasks, check=False, diff=False, app_name=AUTOMATION_APP, extra_env=None):
+        play_tasks = []
+        names = []
+        for number, task in enumerate(tasks):
+            name = "result_%d" % number
+            names.append(name)
+            play_tasks.append(dict(task, register=name, ignore_errors=True))
+            play_tasks.append(_marker_task(number))
+        results_file = tmp_path / "results.json"
+        collected = "{{ [%s] | to_json }}" % ", ".join(
+            "(%s | default({'skipped_by_harness': true}))" % name for name in names)
+        play_tasks.append({"name": "Keep results for the test", "ansible.builtin.copy": {
+            "content": collected, "dest": str(results_file), "mode": "0600"}, "check_mode": False, "diff": False})
+        playbook = tmp_path / "play.yml"
+        playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": play_tasks}]))
+        environment = dict(os.environ)
+        environment.update(connection_env(tenant, app_name))
+        environment.update({
+            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        })
+        environment.update(extra_env or {})
+        command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                   str(playbook)]
+        if check:
+            command.append("--check")
+        if diff:
+            command.append("--diff")
+        completed = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=str(tmp_path),
+                                   timeout=PLAYBOOK_TIMEOUT, check=False)
+        if not results_file.exists():
+            raise AssertionError("ansible-playbook did not finish:\n%s\n%s" % (completed.stdout, completed.stderr))
+        return PlayRun(completed.returncode, json.loads(results_file.read_text()), completed.stdout,
+                       completed.stderr, _split_log(tenant.request_log, len(tasks)))
+
+    return run
+
+
+MARKER_PREFIX = "/_harness_marker/"
+
+
+def _marker_task(number):
+    """A request the emulator logs (and answers 404) after task ``number``, so the log can be cut per task."""
+    return {"name": "Mark the end of task %d" % number, "ansible.builtin.uri": {
+        "url": "{{ lookup('ansible.builtin.env', 'M365_GRAPH_URL') }}%s%d" % (MARKER_PREFIX, number),
+        "ca_path": "{{ lookup('ansible.builtin.env', 'M365_CA_PATH') }}", "status_code": [404]},
+        "check_mode": False}
+
+
+def _split_log(entries, count):
+    segments = [[] for _number in range(count)]
+    current = 0
+    for entry in entries:
+        if entry["path"].startswith(MARKER_PREFIX):
+            current = int(entry["path"][len(MARKER_PREFIX):]) + 1
+        elif current < count:
+            segments[current].append(entry)
+    return segments
+
+
+def _entries(source):
+    return source.request_log if hasattr(source, "request_log") else source
+
+
+def writes(source):
+    """Requests that changed tenant state, from the emulator's log or one task's slice of it."""
+    return [entry for entry in _entries(source) if entry.get("wrote")]
+
+
+def writing_requests(source):
+    """Requests that would change the tenant whether or not they did: PATCH, Set-*/New-*/Add-*/Remove-*.
+    Check mode must send none of these."""
+    found = []
+    for entry in _entries(source):
+        cmdlet = entry.get("cmdlet") or ""
+        if entry["method"] == "PATCH" or cmdlet.split("-")[0] in ("Set", "New", "Add", "Remove"):
+            found.append(entry)
+    return found
