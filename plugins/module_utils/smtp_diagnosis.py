@@ -73,7 +73,8 @@ BLOCKERS = {
         "arguments": {"mailboxes": ["{mailbox}"], "state": "enabled"},
         "alternative_module": _module("org_smtp_auth"),
         "alternative_arguments": {"state": "enabled"},
-        "role_variables": ("relay_accounts_mailboxes",),
+        "role_variables": ("relay_accounts_mailboxes", "relay_accounts_enable_mailbox_smtp_auth",
+                           "relay_accounts_enable_org_smtp_auth"),
     },
     "mailbox_smtp_auth_disabled": {
         "setting": "Get-CASMailbox SmtpClientAuthenticationDisabled",
@@ -84,7 +85,7 @@ BLOCKERS = {
                "state: enabled (or list it in the role's relay_accounts_mailboxes).",
         "module": _module("mailbox_smtp_auth"),
         "arguments": {"mailboxes": ["{mailbox}"], "state": "enabled"},
-        "role_variables": ("relay_accounts_mailboxes",),
+        "role_variables": ("relay_accounts_mailboxes", "relay_accounts_enable_mailbox_smtp_auth"),
     },
     "security_defaults_enabled": {
         "setting": "identitySecurityDefaultsEnforcementPolicy isEnabled",
@@ -92,11 +93,12 @@ BLOCKERS = {
         "auth_modes": ("basic",),
         "cause": "Security defaults are on for the tenant; they block every legacy (basic) authentication, "
                  "SMTP AUTH included.",
-        "fix": "Either turn security defaults off (module security_defaults, state: disabled; replace them with "
-               "Conditional Access first) or move the device to OAuth (XOAUTH2), which security defaults allow.",
+        "fix": "Either turn security defaults off (module security_defaults, state: disabled, or the role's "
+               "relay_accounts_disable_security_defaults; put Conditional Access in their place) or move the "
+               "device to OAuth (XOAUTH2), which security defaults allow.",
         "module": _module("security_defaults"),
         "arguments": {"state": "disabled"},
-        "role_variables": ("relay_accounts_security_defaults",),
+        "role_variables": ("relay_accounts_disable_security_defaults",),
     },
     "per_user_mfa": {
         "setting": "perUserMfaState",
@@ -105,10 +107,10 @@ BLOCKERS = {
         "cause": "Legacy per-user MFA is enabled or enforced on the mailbox's account; a printer cannot answer an "
                  "MFA prompt, so basic SMTP AUTH is refused.",
         "fix": "Turn per-user MFA off for the account: module per_user_mfa with users: [{mailbox}] and "
-               "state: disabled.",
+               "state: disabled (or list it in the role's relay_accounts_mailboxes).",
         "module": _module("per_user_mfa"),
         "arguments": {"users": ["{mailbox}"], "state": "disabled"},
-        "role_variables": ("relay_accounts_mailboxes",),
+        "role_variables": ("relay_accounts_mailboxes", "relay_accounts_disable_per_user_mfa"),
     },
     "authentication_policy": {
         "setting": "Get-AuthenticationPolicy AllowBasicAuthSmtp",
@@ -144,7 +146,8 @@ BLOCKERS = {
         "cause": "The account has no enabled Exchange mailbox plan (EXCHANGE_S_FOUNDATION does not count), so "
                  "there is no licensed mailbox to authenticate against.",
         "fix": "Assign the account a licence with an Exchange Online mailbox plan (for example Exchange Online "
-               "Plan 1), then wait for the mailbox to be provisioned.",
+               "Plan 1), then wait for the mailbox to be provisioned. The role checks this before it changes "
+               "anything (relay_accounts_check_license).",
         "module": None,
         "arguments": None,
         "role_variables": (),
@@ -166,22 +169,22 @@ BLOCKERS = {
         "auth_modes": ("oauth",),
         "cause": "The app that requests the token is not registered in Exchange Online (New-ServicePrincipal), so "
                  "Exchange does not accept its token for any mailbox.",
-        "fix": "Register the app in Exchange: New-ServicePrincipal -AppId <client id> -ObjectId <enterprise app "
-               "object id> (the role does this for relay_accounts_oauth_apps).",
+        "fix": "Register the app in Exchange Online: New-ServicePrincipal -AppId <client id> -ObjectId <object id "
+               "of the app's enterprise application>, then grant it FullAccess on {mailbox}.",
         "module": None,
         "arguments": None,
-        "role_variables": ("relay_accounts_oauth_apps",),
+        "role_variables": (),
     },
     "no_full_access": {
         "setting": "Get-MailboxPermission FullAccess",
         "reply": REPLY_UNSUCCESSFUL,
         "auth_modes": ("oauth",),
         "cause": "The app's Exchange service principal has no FullAccess permission on the mailbox.",
-        "fix": "Grant it: Add-MailboxPermission -Identity {mailbox} -User <service principal> -AccessRights FullAccess "
-               "(the role does this for relay_accounts_oauth_apps).",
+        "fix": "Grant it: Add-MailboxPermission -Identity {mailbox} -User <service principal> -AccessRights "
+               "FullAccess.",
         "module": None,
         "arguments": None,
-        "role_variables": ("relay_accounts_oauth_apps",),
+        "role_variables": (),
     },
 }
 
@@ -262,7 +265,7 @@ REPLY_RULES = (
                  "FullAccess on the mailbox. With a password: the user name or password is wrong.",
         "fix": "OAuth: request the token for https://outlook.office365.com/.default with an app that has "
                "SMTP.SendAsApp, is registered with New-ServicePrincipal and holds FullAccess on the mailbox "
-               "(role variable relay_accounts_oauth_apps). Password: check the user name and password.",
+               "(New-ServicePrincipal, Add-MailboxPermission). Password: check the user name and password.",
     },
     {
         "key": "client_not_authenticated",

@@ -111,7 +111,7 @@ class ProbeSettings(object):
 
     def __init__(self, host="smtp.office365.com", port=587, username=None, auth_mode="basic", password=None,
                  access_token=None, sender=None, recipient=None, subject="SMTP AUTH test", body=None,
-                 send_message=True, timeout=30, ca_path=None, local_hostname=None):
+                 send_message=True, timeout=30, ca_path=None, validate_certs=True, local_hostname=None):
         self.host = host
         self.port = port
         self.username = username
@@ -125,6 +125,7 @@ class ProbeSettings(object):
         self.send_message = send_message
         self.timeout = timeout
         self.ca_path = ca_path
+        self.validate_certs = validate_certs
         self.local_hostname = local_hostname
 
 
@@ -242,6 +243,10 @@ class Probe(object):
         # create_default_context validates the chain and the host name; a CA file replaces the system
         # store (TLS inspection, private test servers), it never turns validation off.
         context = ssl.create_default_context(cafile=self.settings.ca_path)
+        if not self.settings.validate_certs:
+            # Only on the operator's explicit request (a throwaway lab); the module warns about it.
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         try:
             code, message = self.smtp.starttls(context=context)
         except smtplib.SMTPResponseException as error:
@@ -345,7 +350,34 @@ class Probe(object):
             self._quit()
             if self.smtp is not None:
                 self.result["transcript"] = list(self.smtp.transcript)
+        self.result["summary"] = summarise(self.settings, self.result)
         return self.result
+
+
+STAGE_WORDS = {
+    "connect": "connecting", "ehlo": "EHLO", "starttls": "STARTTLS", "auth": "AUTH", "mail": "MAIL FROM",
+    "rcpt": "RCPT TO", "data": "DATA", "token": "getting the OAuth token",
+}
+
+
+def summarise(settings, result):
+    """One paragraph: what happened, why, what to do."""
+    where = "%s:%s" % (settings.host, settings.port)
+    who = settings.username or "(no user)"
+    diagnosis = result.get("diagnosis") or {}
+    if result.get("ok"):
+        if result.get("message_sent"):
+            return "%s: %s accepted SMTP AUTH and the test message to %s (%s)." % (
+                who, where, settings.recipient, result.get("reply_line"))
+        if result.get("authenticated"):
+            return "%s: %s accepted SMTP AUTH (%s); no message was sent." % (who, where, result.get("reply_line"))
+        return "%s: %s answered and offered STARTTLS; nothing else was tried." % (who, where)
+    stage = STAGE_WORDS.get(result.get("stage"), result.get("stage"))
+    if result.get("reply_line"):
+        happened = "%s refused it at %s with \"%s\"." % (where, stage, result["reply_line"])
+    else:
+        happened = "the test failed while %s with %s: %s." % (stage, where, result.get("status"))
+    return "%s: %s Cause: %s Fix: %s" % (who, happened, diagnosis.get("cause"), diagnosis.get("fix"))
 
 
 def run_probe(settings):

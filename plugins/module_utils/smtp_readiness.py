@@ -1,0 +1,556 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Whether SMTP AUTH can work for a mailbox: read everything that decides it, then judge.
+
+Reading is split from judging. ``gather`` makes the few requests (one Graph ``$batch`` per 20 reads,
+a handful of Exchange cmdlets) and keeps, for every setting it could not read, which permission was
+missing; ``evaluate`` is a pure function of what was read and returns the verdict with each blocker
+described by ``smtp_diagnosis`` (setting, value, Microsoft's reply line, the fix).
+
+A setting that could not be read is never taken as fine: the verdict is then ``unknown``.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import services
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
+    M365Error,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchRequest
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis import describe_blocker
+
+AUTH_MODES = ("basic", "oauth")
+EXCHANGE_PERMISSION = "Exchange.ManageAsApp (Office 365 Exchange Online) and the Exchange Administrator role"
+GRAPH_PERMISSIONS = {
+    "security_defaults": "Policy.Read.All",
+    "conditional_access": "Policy.Read.All",
+    "per_user_mfa": "Policy.Read.All",
+    "license": "User.Read.All",
+    "group_membership": "GroupMember.Read.All",
+}
+# Client app types of a Conditional Access policy that cover SMTP AUTH with a password ("other clients").
+LEGACY_CLIENT_APP_TYPES = frozenset(("all", "other", "exchangeactivesync"))
+# Application targets that include Exchange Online: all apps, the Office 365 group, Exchange Online itself.
+EXCHANGE_APPLICATIONS = frozenset(("all", "office365", "00000002-0000-0ff1-ce00-000000000000"))
+MFA_BLOCKING_STATES = ("enabled", "enforced")
+
+SECURITY_DEFAULTS_PATH = "policies/identitySecurityDefaultsEnforcementPolicy"
+CONDITIONAL_ACCESS_PATH = "identity/conditionalAccess/policies"
+# Per-user MFA only exists on beta, and beta serves every other read too: one batch version means the
+# fewest $batch requests.
+GRAPH_VERSION = "beta"
+
+
+class Unreadable(object):
+    """A setting that could not be read, and why."""
+
+    def __init__(self, setting, error):
+        self.setting = setting
+        self.error = error
+
+    def to_dict(self):
+        permission = getattr(self.error, "permission", None)
+        return {"setting": self.setting, "permission": permission, "message": str(self.error)}
+
+
+def _is_unreadable(value):
+    return isinstance(value, Unreadable)
+
+
+def _read(setting, function, *args):
+    """Run one read; a refused permission becomes an Unreadable, anything else still raises."""
+    try:
+        return function(*args)
+    except PermissionDeniedError as error:
+        return Unreadable(setting, error)
+
+
+# ---- reading --------------------------------------------------------------------------------------
+
+class Facts(object):
+    """What was read. Each attribute is the value, or an Unreadable."""
+
+    def __init__(self):
+        self.security_defaults = None
+        self.conditional_access = None
+        self.org_switch_disabled = None
+        self.default_authentication_policy = None
+        self.authentication_policies = None
+        self.service_principals = None
+        self.users = {}            # identity -> {"found", "user_id", "mailbox_plans"} or Unreadable
+        self.mfa = {}              # identity -> state, None (no user) or Unreadable
+        self.memberships = {}      # identity -> set of group/role ids, or Unreadable
+        self.cas_mailboxes = {}    # identity -> Lookup or Unreadable
+        self.exchange_users = {}   # identity -> Lookup or Unreadable
+        self.permissions = {}      # identity -> list of permission rows or Unreadable
+
+
+def _graph_batch(graph, facts, identities, basic_identities):
+    """One Graph ``$batch`` run (chunks of 20) for the tenant policies, licences and per-user MFA."""
+    requests, handlers = [], []
+
+    def add(request, handler):
+        requests.append(request)
+        handlers.append(handler)
+
+    if basic_identities:
+        add(BatchRequest("GET", SECURITY_DEFAULTS_PATH, operation="reading the security defaults policy",
+                         permission=GRAPH_PERMISSIONS["security_defaults"]),
+            lambda result: setattr(facts, "security_defaults", _graph_value(
+                "security defaults", result, lambda body: bool(body.get("isEnabled")))))
+        add(BatchRequest("GET", CONDITIONAL_ACCESS_PATH, operation="reading the Conditional Access policies",
+                         permission=GRAPH_PERMISSIONS["conditional_access"]),
+            lambda result: setattr(facts, "conditional_access", _graph_value(
+                "Conditional Access policies", result, lambda body: _all_pages(graph, body))))
+    for identity in identities:
+        add(BatchRequest("GET", services.user_path(identity) + "?$select=id,userPrincipalName,assignedPlans",
+                         operation="reading the licences of %s" % identity,
+                         permission=GRAPH_PERMISSIONS["license"], identity=identity),
+            _store_user(facts, identity))
+    for identity in basic_identities:
+        add(BatchRequest("GET", services.user_path(identity) + "/authentication/requirements",
+                         operation="reading per-user MFA of %s" % identity,
+                         permission=GRAPH_PERMISSIONS["per_user_mfa"], identity=identity),
+            _store_mfa(facts, identity))
+    for handler, result in zip(handlers, graph.batch(requests, version=GRAPH_VERSION)):
+        handler(result)
+
+
+def _graph_value(setting, result, convert):
+    if isinstance(result.error, PermissionDeniedError):
+        return Unreadable(setting, result.error)
+    if result.error is not None:
+        raise result.error
+    return convert(result.body or {})
+
+
+def _all_pages(graph, body):
+    items = list(body.get("value") or [])
+    if body.get("@odata.nextLink"):
+        items.extend(graph.list(body["@odata.nextLink"], operation="reading the Conditional Access policies",
+                                permission=GRAPH_PERMISSIONS["conditional_access"]))
+    return items
+
+
+def _store_user(facts, identity):
+    def handler(result):
+        if isinstance(result.error, NotFoundError):
+            facts.users[identity] = {"found": False}
+            return
+        facts.users[identity] = _graph_value("licence", result, lambda body: {
+            "found": True,
+            "user_id": body.get("id"),
+            "user_principal_name": body.get("userPrincipalName"),
+            "mailbox_plans": services.mailbox_plans(body.get("assignedPlans")),
+            "exchange_plans": [services.EXCHANGE_PLAN_NAMES.get(str(plan.get("servicePlanId")).lower(),
+                                                                plan.get("servicePlanId"))
+                               for plan in body.get("assignedPlans") or []
+                               if str(plan.get("service") or "").lower() == "exchange"],
+        })
+    return handler
+
+
+def _store_mfa(facts, identity):
+    def handler(result):
+        if isinstance(result.error, NotFoundError):
+            facts.mfa[identity] = None
+            return
+        facts.mfa[identity] = _graph_value("per-user MFA", result, lambda body: body.get("perUserMfaState"))
+    return handler
+
+
+def _policy_needs_membership(policy):
+    users = (policy.get("conditions") or {}).get("users") or {}
+    return any(users.get(key) for key in ("includeGroups", "excludeGroups", "includeRoles", "excludeRoles"))
+
+
+def _read_memberships(graph, facts, identities):
+    """Group and role membership, only for policies that target groups or roles (a second, rare batch)."""
+    requests = [BatchRequest("GET", services.user_path(identity) + "/transitiveMemberOf?$select=id",
+                             operation="reading the group memberships of %s" % identity,
+                             permission=GRAPH_PERMISSIONS["group_membership"], identity=identity)
+                for identity in identities]
+    for identity, result in zip(identities, graph.batch(requests, version=GRAPH_VERSION)):
+        if result.error is not None:
+            # Without membership the policy cannot be judged; say so rather than guess.
+            facts.memberships[identity] = Unreadable("Conditional Access group membership", result.error)
+        else:
+            facts.memberships[identity] = {str(item.get("id")).lower() for item in (result.body or {}).get("value")
+                                           or [] if item.get("id")}
+
+
+def _exchange_single(exchange, cmdlet):
+    records = exchange.invoke(cmdlet)
+    return records[0] if records else {}
+
+
+def _exchange_per_mailbox(exchange, cmdlet, identities):
+    """A Lookup per identity: one cmdlet per identity for a few, one tenant-wide listing for many."""
+    if len(identities) > services.MAILBOX_LISTING_THRESHOLD:
+        index = {}
+        for record in exchange.invoke(cmdlet, unlimited=True):
+            for name in services.mailbox_names(record):
+                index.setdefault(name, record)
+        return [services.Lookup(identity, identity.lower() in index, index.get(identity.lower(), {}))
+                for identity in identities]
+
+    def read_one(identity):
+        try:
+            records = exchange.invoke(cmdlet, {"Identity": identity}, identity=identity)
+        except NotFoundError:
+            return services.Lookup(identity, False)
+        return services.Lookup(identity, bool(records), records[0] if records else {})
+
+    return services.parallel(identities, read_one)
+
+
+def _read_permissions(exchange, identities):
+    def read_one(identity):
+        try:
+            return exchange.invoke("Get-MailboxPermission", {"Identity": identity}, identity=identity)
+        except NotFoundError:
+            return []
+    return services.parallel(identities, read_one)
+
+
+def _per_mailbox(setting, target, identities, function):
+    try:
+        values = function(identities)
+    except PermissionDeniedError as error:
+        values = [Unreadable(setting, error)] * len(identities)
+    target.update(zip(identities, values))
+
+
+def gather(graph, exchange, entries):
+    """Read what decides SMTP AUTH for ``entries`` (``[(identity, auth_mode)]``)."""
+    facts = Facts()
+    identities = [identity for identity, _mode in entries]
+    basic = [identity for identity, mode in entries if mode == "basic"]
+    oauth = [identity for identity, mode in entries if mode == "oauth"]
+
+    _graph_batch(graph, facts, identities, basic)
+    if basic and isinstance(facts.conditional_access, list):
+        candidates = [policy for policy in facts.conditional_access if _blocks_legacy(policy)]
+        if any(_policy_needs_membership(policy) for policy in candidates):
+            _read_memberships(graph, facts, basic)
+
+    facts.org_switch_disabled = _read("organisation SMTP AUTH switch", lambda: bool(
+        _exchange_single(exchange, "Get-TransportConfig").get("SmtpClientAuthenticationDisabled")))
+    _per_mailbox("mailbox SMTP AUTH switch", facts.cas_mailboxes, identities,
+                 lambda names: _exchange_per_mailbox(exchange, "Get-CASMailbox", names))
+    if basic:
+        facts.default_authentication_policy = _read("default authentication policy", lambda: _exchange_single(
+            exchange, "Get-OrganizationConfig").get("DefaultAuthenticationPolicy"))
+        facts.authentication_policies = _read("authentication policies", lambda: {
+            str(policy.get("Name") or policy.get("Identity")).lower(): policy
+            for policy in exchange.invoke("Get-AuthenticationPolicy")})
+        _per_mailbox("authentication policy of the user", facts.exchange_users, basic,
+                     lambda names: _exchange_per_mailbox(exchange, "Get-User", names))
+    if oauth:
+        facts.service_principals = _read("Exchange service principals",
+                                         lambda: exchange.invoke("Get-ServicePrincipal"))
+        _per_mailbox("mailbox permissions", facts.permissions, oauth,
+                     lambda names: _read_permissions(exchange, names))
+    return facts
+
+
+# ---- judging ----------------------------------------------------------------------------------------
+
+def _lower_set(values):
+    return {str(value).lower() for value in values or []}
+
+
+def _blocks_legacy(policy):
+    """Enabled, blocks, and covers legacy clients: what refuses SMTP AUTH with a password."""
+    if policy.get("state") != "enabled":
+        return False
+    conditions = policy.get("conditions") or {}
+    if not _lower_set(conditions.get("clientAppTypes")) & LEGACY_CLIENT_APP_TYPES:
+        return False
+    controls = (policy.get("grantControls") or {}).get("builtInControls")
+    if "block" not in _lower_set(controls):
+        return False
+    applications = conditions.get("applications")
+    if applications:
+        if _lower_set(applications.get("excludeApplications")) & EXCHANGE_APPLICATIONS:
+            return False
+        included = _lower_set(applications.get("includeApplications"))
+        if included and not included & EXCHANGE_APPLICATIONS:
+            return False
+    return True
+
+
+def _policy_applies(policy, user_id, memberships):
+    """True, False, or None when it depends on a membership that could not be read."""
+    users = (policy.get("conditions") or {}).get("users") or {}
+    user_id = str(user_id or "").lower()
+    if user_id in _lower_set(users.get("excludeUsers")):
+        return False
+    groups = set()
+    if _policy_needs_membership(policy):
+        if not isinstance(memberships, set):
+            return None
+        groups = memberships
+    if (_lower_set(users.get("excludeGroups")) | _lower_set(users.get("excludeRoles"))) & groups:
+        return False
+    included = _lower_set(users.get("includeUsers"))
+    if "all" in included or user_id in included:
+        return True
+    return bool((_lower_set(users.get("includeGroups")) | _lower_set(users.get("includeRoles"))) & groups)
+
+
+def _has_full_access(rows, principal):
+    names = _lower_set(principal.get(key) for key in ("Identity", "ObjectId", "AppId", "DisplayName", "Name")
+                       if principal.get(key))
+    for row in rows:
+        if str(row.get("User") or "").lower() not in names or row.get("Deny"):
+            continue
+        rights = {right.strip().lower() for value in (row.get("AccessRights") or [])
+                  for right in str(value).split(",")}
+        if "fullaccess" in rights:
+            return True
+    return False
+
+
+class Verdict(object):
+    def __init__(self, identity, auth_mode):
+        self.identity = identity
+        self.auth_mode = auth_mode
+        self.found = None
+        self.blockers = []
+        self.unreadable = []
+        self.settings = {}
+
+    def block(self, name, value, detail=None):
+        self.blockers.append(describe_blocker(name, mailbox=self.identity, value=value, detail=detail))
+
+    def unknown(self, value):
+        self.unreadable.append(value.to_dict())
+
+    def to_dict(self):
+        if self.blockers:
+            verdict = "blocked"
+        elif self.unreadable:
+            verdict = "unknown"
+        else:
+            verdict = "ok"
+        return {
+            "identity": self.identity,
+            "auth_mode": self.auth_mode,
+            "found": self.found,
+            "verdict": verdict,
+            "blockers": self.blockers,
+            "unreadable": self.unreadable,
+            "settings": self.settings,
+            "summary": summarise(self.identity, self.auth_mode, verdict, self.blockers, self.unreadable),
+        }
+
+
+def summarise(identity, auth_mode, verdict, blockers, unreadable):
+    """One paragraph an operator can act on."""
+    how = "with a password (AUTH LOGIN)" if auth_mode == "basic" else "with OAuth (XOAUTH2)"
+    if verdict == "ok":
+        return "%s: nothing blocks SMTP AUTH %s." % (identity, how)
+    parts = []
+    if blockers:
+        parts.append("%s: SMTP AUTH %s is blocked by %d setting(s)." % (identity, how, len(blockers)))
+        for blocker in blockers:
+            parts.append("%s is %s, so Microsoft answers \"%s\". Fix: %s" % (
+                blocker["setting"], _show(blocker["value"]), blocker["reply"], blocker["fix"]))
+    else:
+        parts.append("%s: whether SMTP AUTH %s works is unknown." % (identity, how))
+    for item in unreadable:
+        parts.append("Could not read the %s%s." % (item["setting"], " (the app needs %s)" % item["permission"]
+                                                   if item.get("permission") else ": %s" % item["message"]))
+    return " ".join(parts)
+
+
+def _show(value):
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "not set"
+    return str(value)
+
+
+def _judge_mailbox_exists(verdict, user, cas):
+    """False when the mailbox does not exist (then nothing else about it can be judged)."""
+    if _is_unreadable(user):
+        verdict.unknown(user)
+    elif user is not None and not user.get("found"):
+        verdict.found = False
+        verdict.block("mailbox_not_found", "no account", detail="No user %s in the tenant." % verdict.identity)
+        return False
+    if _is_unreadable(cas):
+        verdict.unknown(cas)
+    elif cas is not None and not cas.found:
+        verdict.found = False
+        verdict.block("mailbox_not_found", "no mailbox",
+                      detail="The account exists but has no Exchange Online mailbox.")
+        return False
+    verdict.found = True if not (_is_unreadable(user) or _is_unreadable(cas)) else None
+    return True
+
+
+def _judge_switches(verdict, facts, cas):
+    org = facts.org_switch_disabled
+    if not _is_unreadable(org):
+        verdict.settings["org_smtp_auth"] = services.org_state(org)
+    switch = None if _is_unreadable(cas) else cas.record.get("SmtpClientAuthenticationDisabled")
+    if not _is_unreadable(cas):
+        verdict.settings["mailbox_smtp_auth"] = services.mailbox_state(switch)
+    if switch is True:
+        verdict.block("mailbox_smtp_auth_disabled", True)
+    elif switch is False:
+        return  # the mailbox's own "enabled" wins over the organisation, whatever that says
+    elif _is_unreadable(org):
+        verdict.unknown(org)
+    elif org is True:
+        verdict.block("org_smtp_auth_disabled", True,
+                      detail="The mailbox's own switch is not set (null), so it follows the organisation.")
+
+
+def _judge_license(verdict, user):
+    if _is_unreadable(user) or not user:
+        return
+    plans = user.get("mailbox_plans") or []
+    verdict.settings["mailbox_plans"] = [plan.get("name") or plan.get("service_plan_id") for plan in plans]
+    verdict.settings["user_id"] = user.get("user_id")
+    if not plans:
+        others = [name for name in user.get("exchange_plans") or [] if name]
+        verdict.block("no_exchange_license", "no Exchange mailbox plan" + (
+            " (assigned: %s)" % ", ".join(others) if others else ""))
+
+
+def _judge_basic(verdict, facts, user):
+    identity = verdict.identity
+    defaults = facts.security_defaults
+    if _is_unreadable(defaults):
+        verdict.unknown(defaults)
+    elif defaults is not None:
+        verdict.settings["security_defaults"] = "enabled" if defaults else "disabled"
+        if defaults:
+            verdict.block("security_defaults_enabled", True)
+
+    mfa = facts.mfa.get(identity)
+    if _is_unreadable(mfa):
+        verdict.unknown(mfa)
+    elif mfa is not None:
+        verdict.settings["per_user_mfa"] = mfa
+        if mfa in MFA_BLOCKING_STATES:
+            verdict.block("per_user_mfa", mfa)
+
+    _judge_authentication_policy(verdict, facts)
+    _judge_conditional_access(verdict, facts, user)
+
+
+def _judge_authentication_policy(verdict, facts):
+    exchange_user = facts.exchange_users.get(verdict.identity)
+    for value in (exchange_user, facts.default_authentication_policy, facts.authentication_policies):
+        if _is_unreadable(value):
+            verdict.unknown(value)
+            return
+    own = exchange_user.record.get("AuthenticationPolicy") if exchange_user and exchange_user.found else None
+    name, source = (own, "assigned to the user") if own else (facts.default_authentication_policy,
+                                                              "the organisation's default")
+    if not name:
+        verdict.settings["authentication_policy"] = None
+        return
+    policy = (facts.authentication_policies or {}).get(str(name).lower())
+    allowed = bool(policy.get("AllowBasicAuthSmtp")) if policy is not None else None
+    verdict.settings["authentication_policy"] = {"name": name, "source": source, "allow_basic_auth_smtp": allowed}
+    if allowed is False:
+        verdict.block("authentication_policy", False,
+                      detail="Policy '%s' (%s) has AllowBasicAuthSmtp false." % (name, source))
+    elif policy is None:
+        verdict.unknown(Unreadable("authentication policy '%s'" % name, M365Error(
+            "The policy '%s' %s was not returned by Get-AuthenticationPolicy." % (name, source))))
+
+
+def _judge_conditional_access(verdict, facts, user):
+    policies = facts.conditional_access
+    if _is_unreadable(policies):
+        verdict.unknown(policies)
+        return
+    if policies is None or _is_unreadable(user) or not user:
+        return
+    memberships = facts.memberships.get(verdict.identity)
+    blocking = []
+    for policy in policies:
+        if not _blocks_legacy(policy):
+            continue
+        applies = _policy_applies(policy, user.get("user_id"), memberships)
+        name = policy.get("displayName") or policy.get("id")
+        if applies is None:
+            verdict.unknown(memberships if _is_unreadable(memberships) else Unreadable(
+                "Conditional Access group membership", M365Error("membership not read")))
+        elif applies:
+            blocking.append(name)
+            verdict.block("conditional_access", name,
+                          detail="Policy '%s' (%s) blocks legacy authentication clients for the account."
+                          % (name, policy.get("id")))
+    verdict.settings["conditional_access_blocking"] = blocking
+
+
+def _judge_oauth(verdict, facts, app_id):
+    principals = facts.service_principals
+    if _is_unreadable(principals):
+        verdict.unknown(principals)
+        return
+    principal = next((item for item in principals or []
+                      if str(item.get("AppId") or "").lower() == str(app_id).lower()), None)
+    verdict.settings["oauth_app_id"] = app_id
+    verdict.settings["service_principal"] = principal.get("Identity") if principal else None
+    if principal is None:
+        verdict.block("service_principal_not_registered", "AppId %s not registered" % app_id)
+        return
+    rows = facts.permissions.get(verdict.identity)
+    if _is_unreadable(rows):
+        verdict.unknown(rows)
+        return
+    has_access = _has_full_access(rows or [], principal)
+    verdict.settings["full_access"] = has_access
+    if not has_access:
+        verdict.block("no_full_access", "no FullAccess for %s" % (principal.get("DisplayName") or
+                                                                   principal.get("Identity")))
+
+
+def evaluate(facts, entries, oauth_app_id=None):
+    """The verdict for each ``(identity, auth_mode)``, in order."""
+    verdicts = []
+    for identity, mode in entries:
+        verdict = Verdict(identity, mode)
+        user = facts.users.get(identity)
+        cas = facts.cas_mailboxes.get(identity)
+        if _judge_mailbox_exists(verdict, user, cas):
+            _judge_license(verdict, user)
+            _judge_switches(verdict, facts, cas)
+            if mode == "basic":
+                _judge_basic(verdict, facts, user)
+            else:
+                _judge_oauth(verdict, facts, oauth_app_id)
+        verdicts.append(verdict.to_dict())
+    return verdicts
+
+
+def tenant_settings(facts):
+    """The tenant-wide values that were read, for the task result."""
+    def shown(value, convert):
+        if value is None:
+            return None
+        return "unreadable" if _is_unreadable(value) else convert(value)
+
+    return {
+        "org_smtp_auth": shown(facts.org_switch_disabled, services.org_state),
+        "security_defaults": shown(facts.security_defaults, lambda value: "enabled" if value else "disabled"),
+        "default_authentication_policy": shown(facts.default_authentication_policy, lambda value: value),
+        "conditional_access_policies_blocking_legacy_auth": shown(
+            facts.conditional_access,
+            lambda policies: [policy.get("displayName") for policy in policies if _blocks_legacy(policy)]),
+    }

@@ -1,0 +1,313 @@
+#!/usr/bin/python
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+DOCUMENTATION = r"""
+module: smtp_auth_info
+short_description: Tell, per mailbox, whether SMTP AUTH can work and what blocks it
+version_added: 1.0.0
+description:
+  - For each mailbox, reads every setting that decides whether authenticated SMTP submission (SMTP AUTH) can
+    work, and returns a verdict - V(ok), V(blocked) with the list of blockers, or V(unknown) when a setting
+    could not be read.
+  - "Each blocker names the setting, its value, the exact reply Microsoft's submission endpoint answers because of
+    it (for example C(535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the
+    Mailbox. ...)) and the fix: the module of this collection (with its arguments) or role variable to use, or
+    the manual step."
+  - "Blockers for a password (O(auth_mode=basic)): the organisation-wide switch (followed by mailboxes whose own
+    switch is not set), the mailbox switch, security defaults, legacy per-user MFA, the authentication policy
+    (the user's, or the organisation's default, with C(AllowBasicAuthSmtp) false), enabled Conditional Access
+    policies that block legacy authentication for the user, no Exchange mailbox licence, mailbox not found."
+  - "Blockers for OAuth (O(auth_mode=oauth)): both SMTP AUTH switches, no licence, mailbox not found, the app not
+    registered in Exchange Online (C(New-ServicePrincipal)), no C(FullAccess) for it on the mailbox. Security
+    defaults, per-user MFA and authentication policies do not block OAuth."
+  - A setting the app may not read (missing permission) is reported in RV(mailboxes[].unreadable) with the
+    permission it needs; everything else is still read and judged. Unknown is never reported as ok.
+  - "Requests: one Microsoft Graph C($batch) per 20 reads (tenant policies, licences and per-user MFA together)
+    and one Exchange Online cmdlet per setting - per mailbox for up to 25 mailboxes, one tenant-wide listing
+    above that."
+  - The verdict of Microsoft's own submission endpoint can be tested with M(m365ops.smtp_auth.smtp_submission_test).
+author:
+  - m365ops.smtp_auth contributors
+options:
+  mailboxes:
+    description:
+      - The mailboxes to check, by user principal name (the name a device signs in with).
+      - An entry is a string, or a dict with C(upn) (required) and C(auth) (V(basic) or V(oauth), default
+        O(auth_mode)). A C(state) key is accepted and ignored, so the role variable C(relay_accounts_mailboxes)
+        can be passed as it is.
+    type: list
+    elements: raw
+    required: true
+  auth_mode:
+    description:
+      - How the devices authenticate, for entries that do not say. V(basic) is a password (C(AUTH LOGIN)),
+        V(oauth) is an OAuth token (C(XOAUTH2)).
+    type: str
+    choices: [basic, oauth]
+    default: basic
+  oauth_client_id:
+    description:
+      - Application (client) id of the app whose tokens the devices use for V(oauth) mailboxes.
+      - Defaults to O(client_id), the app this module signs in as.
+    type: str
+extends_documentation_fragment:
+  - m365ops.smtp_auth.connection
+attributes:
+  check_mode:
+    support: full
+    description: Only reads; runs the same in check mode.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - m365ops.smtp_auth.m365
+notes:
+  - "Permissions, all read-only: Microsoft Graph C(Policy.Read.All) (security defaults, Conditional Access,
+    per-user MFA) and C(User.Read.All) (licences); Exchange Online C(Exchange.ManageAsApp) with a role that may
+    run the C(Get-*) cmdlets (for example Exchange Administrator or View-Only Organization Management). Conditional
+    Access policies that target groups or roles also need C(GroupMember.Read.All)."
+  - Microsoft does not document which blocker it reports first when several apply, nor what an unlicensed
+    account gets; this module lists every blocker it finds, and the licence blocker lists both replies seen.
+  - "Basic authentication for SMTP AUTH is being retired (December 2026 for existing tenants); after that, a
+    mailbox with no blocker here still gets C(550 5.7.30) for a password. Plan OAuth."
+seealso:
+  - module: m365ops.smtp_auth.smtp_submission_test
+  - module: m365ops.smtp_auth.mailbox_smtp_auth
+  - module: m365ops.smtp_auth.org_smtp_auth
+  - module: m365ops.smtp_auth.security_defaults
+  - module: m365ops.smtp_auth.per_user_mfa
+"""
+
+EXAMPLES = r"""
+- name: Find out why the printers cannot send
+  m365ops.smtp_auth.smtp_auth_info:
+    mailboxes:
+      - printer@contoso.com
+      - scanner@contoso.com
+      - upn: notify@contoso.com
+        auth: oauth
+  register: smtp_auth
+
+- name: Show what blocks each mailbox and how to fix it
+  ansible.builtin.debug:
+    msg: "{{ smtp_auth.mailboxes | map(attribute='summary') | list }}"
+
+- name: Fail when any mailbox is not ready
+  ansible.builtin.assert:
+    that: smtp_auth.mailboxes | rejectattr('verdict', 'equalto', 'ok') | list | length == 0
+    fail_msg: "Not ready: {{ smtp_auth.mailboxes | rejectattr('verdict', 'equalto', 'ok') | map(attribute='identity') | join(', ') }}"
+"""
+
+RETURN = r"""
+mailboxes:
+  description: One entry per mailbox, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    identity:
+      description: The mailbox as given.
+      type: str
+      sample: printer@contoso.com
+    auth_mode:
+      description: The authentication judged, V(basic) or V(oauth).
+      type: str
+      sample: basic
+    found:
+      description: Whether the account and its mailbox exist (null when that could not be read).
+      type: bool
+      sample: true
+    verdict:
+      description:
+        - V(ok) when nothing blocks SMTP AUTH, V(blocked) when at least one setting does, V(unknown) when nothing
+          blocks it among the settings that could be read but some could not.
+      type: str
+      sample: blocked
+    blockers:
+      description: Every setting that blocks SMTP AUTH for the mailbox.
+      type: list
+      elements: dict
+      contains:
+        blocker:
+          description: >-
+            Name of the blocker - V(org_smtp_auth_disabled), V(mailbox_smtp_auth_disabled),
+            V(security_defaults_enabled), V(per_user_mfa), V(authentication_policy), V(conditional_access),
+            V(no_exchange_license), V(mailbox_not_found), V(service_principal_not_registered) or V(no_full_access).
+          type: str
+          sample: per_user_mfa
+        setting:
+          description: Where the value lives, in the words of Microsoft's admin tools.
+          type: str
+          sample: perUserMfaState
+        value:
+          description: The value that blocks.
+          type: raw
+          sample: enforced
+        detail:
+          description: More about the value (which policy, where it comes from), when there is more.
+          type: str
+          returned: when there is more to say
+          sample: Policy 'Block Basic SMTP' (assigned to the user) has AllowBasicAuthSmtp false.
+        reply:
+          description: The reply line Microsoft's submission endpoint answers because of this setting.
+          type: str
+          sample: >-
+            535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated
+            successfully. Contact your administrator.
+        replies:
+          description: Every reply line this setting is known to produce (more than one where Microsoft's
+            behaviour is not documented).
+          type: list
+          elements: str
+        auth_modes:
+          description: The authentication modes this setting blocks.
+          type: list
+          elements: str
+          sample: [basic]
+        cause:
+          description: Why the setting blocks SMTP AUTH.
+          type: str
+        fix:
+          description: What to run, in words.
+          type: str
+          sample: "Turn per-user MFA off for the account: module per_user_mfa with users: [printer@contoso.com] and state: disabled."
+        fix_module:
+          description: The module of this collection that fixes it, or null when the fix is a manual step.
+          type: str
+          sample: m365ops.smtp_auth.per_user_mfa
+        fix_arguments:
+          description: The arguments to give O(mailboxes[].blockers[].fix_module) for this mailbox.
+          type: dict
+          sample: {"users": ["printer@contoso.com"], "state": "disabled"}
+        fix_role_variables:
+          description: The variables of the role C(m365ops.smtp_auth.relay_accounts) that fix it.
+          type: list
+          elements: str
+          sample: [relay_accounts_mailboxes, relay_accounts_disable_per_user_mfa]
+        alternative_fix_module:
+          description: A second module that also fixes it (for the organisation switch, the organisation-wide fix).
+          type: str
+          returned: for org_smtp_auth_disabled
+          sample: m365ops.smtp_auth.org_smtp_auth
+        alternative_fix_arguments:
+          description: The arguments of O(mailboxes[].blockers[].alternative_fix_module).
+          type: dict
+          returned: for org_smtp_auth_disabled
+          sample: {"state": "enabled"}
+    unreadable:
+      description: Settings that could not be read, with the permission the app needs to read them.
+      type: list
+      elements: dict
+      contains:
+        setting:
+          description: The setting.
+          type: str
+          sample: per-user MFA
+        permission:
+          description: The permission that was missing, when the service said so.
+          type: str
+          sample: Policy.Read.All
+        message:
+          description: The error.
+          type: str
+    settings:
+      description: The values read for the mailbox, in the state words of the setting modules.
+      type: dict
+      sample:
+        org_smtp_auth: disabled
+        mailbox_smtp_auth: enabled
+        security_defaults: disabled
+        per_user_mfa: enforced
+        authentication_policy: null
+        mailbox_plans: [EXCHANGE_S_STANDARD]
+        conditional_access_blocking: []
+    summary:
+      description: One paragraph - what fails, why, what to run.
+      type: str
+      sample: >-
+        printer@contoso.com: SMTP AUTH with a password (AUTH LOGIN) is blocked by 1 setting(s). perUserMfaState is
+        enforced, so Microsoft answers "535 5.7.139 ...". Fix: Turn per-user MFA off for the account ...
+tenant:
+  description: The tenant-wide settings that were read (null when not needed, V(unreadable) when refused).
+  returned: always
+  type: dict
+  sample:
+    org_smtp_auth: disabled
+    security_defaults: enabled
+    default_authentication_policy: null
+    conditional_access_policies_blocking_legacy_auth: [Block legacy authentication for kiosk devices]
+retries:
+  description: Requests retried because of throttling or unavailability, including throttled batch items.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+error:
+  description: What failed, when the task failed as a whole because of Microsoft 365.
+  returned: failure
+  type: dict
+  sample: {"type": "AuthenticationError", "aadsts_code": "AADSTS7000215"}
+"""
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import smtp_readiness
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
+
+ENTRY_KEYS = frozenset(("upn", "auth", "state"))
+
+
+def entries_from(module):
+    """``[(identity, auth_mode)]`` from the mailboxes option, duplicates dropped; bad entries fail naming them."""
+    default_mode = module.params["auth_mode"]
+    entries, seen = [], set()
+    for position, item in enumerate(module.params["mailboxes"], start=1):
+        if isinstance(item, dict):
+            unknown = sorted(set(item) - ENTRY_KEYS)
+            identity, mode = item.get("upn"), item.get("auth") or default_mode
+            if unknown or not isinstance(identity, str) or not identity.strip():
+                module.fail("mailboxes entry %d (%r): a dict needs a non-empty 'upn' and may only have the keys %s"
+                            % (position, item, ", ".join(sorted(ENTRY_KEYS))), mailboxes=[])
+        elif isinstance(item, str) and item.strip():
+            identity, mode = item, default_mode
+        else:
+            module.fail("mailboxes entry %d (%r) is neither a user principal name nor a dict with 'upn'"
+                        % (position, item), mailboxes=[])
+        if mode not in smtp_readiness.AUTH_MODES:
+            module.fail("mailboxes entry %d (%s): auth must be one of %s, not %r"
+                        % (position, identity, ", ".join(smtp_readiness.AUTH_MODES), mode), mailboxes=[])
+        identity = identity.strip()
+        if (identity.lower(), mode) not in seen:
+            seen.add((identity.lower(), mode))
+            entries.append((identity, mode))
+    return entries
+
+
+def report(module):
+    entries = entries_from(module)
+    facts = smtp_readiness.gather(module.graph, module.exchange, entries)
+    mailboxes = smtp_readiness.evaluate(facts, entries,
+                                        oauth_app_id=module.params["oauth_client_id"] or module.settings.client_id)
+    for mailbox in mailboxes:
+        if mailbox["unreadable"]:
+            module.warn("%s in tenant %s: %d setting(s) could not be read, so the verdict is %s: %s"
+                        % (mailbox["identity"], module.settings.tenant_id, len(mailbox["unreadable"]),
+                           mailbox["verdict"], "; ".join(item["message"] for item in mailbox["unreadable"])))
+    return {"changed": False, "mailboxes": mailboxes, "tenant": smtp_readiness.tenant_settings(facts)}
+
+
+def main():
+    module = M365Module(
+        argument_spec=dict(
+            mailboxes=dict(type="list", elements="raw", required=True),
+            auth_mode=dict(type="str", default="basic", choices=list(smtp_readiness.AUTH_MODES)),
+            oauth_client_id=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    module.run(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,382 @@
+#!/usr/bin/python
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+DOCUMENTATION = r"""
+module: smtp_submission_test
+short_description: Submit mail through Microsoft 365 the way a printer does, and explain the answer
+version_added: 1.0.0
+description:
+  - Connects to the submission endpoint (V(smtp.office365.com:587) unless O(host) and O(port) say otherwise),
+    upgrades with STARTTLS and validates the server certificate, authenticates as O(username) with C(AUTH LOGIN)
+    (O(password)) or C(XOAUTH2) (an OAuth token, given in O(access_token) or requested with the connection
+    options), and optionally sends a test message to O(recipient).
+  - Returns the full SMTP transcript with every authentication payload masked, the last reply (code, enhanced
+    status code, text), and the diagnosis - the reply mapped to its cause and its fix - for every refusal
+    Microsoft documents for SMTP AUTH (5.7.139 in all its forms, 5.7.3, 5.7.57, 5.7.60, 5.7.30). The
+    C([<frontend> <timestamp> <id>]) suffix newer servers append is split off into RV(server_suffix).
+  - A DNS failure, a closed port, a timeout, a TLS failure and a server without STARTTLS each end in their own
+    RV(status), never in a traceback.
+  - The task does not fail when Microsoft refuses, because the refusal is the answer being sought; set
+    O(fail_on_error=true) to fail it.
+  - Run it with C(delegate_to) on a host in the device's network to see what the device sees (firewalls that
+    block port 587, TLS inspection). Only O(auth_mode=oauth) without O(access_token) needs C(msal) and
+    C(requests) there.
+author:
+  - m365ops.smtp_auth contributors
+options:
+  host:
+    description: The submission endpoint.
+    type: str
+    default: smtp.office365.com
+  port:
+    description: The submission port (STARTTLS).
+    type: int
+    default: 587
+  username:
+    description: The mailbox to authenticate as, by user principal name - the user name configured on the device.
+    type: str
+    required: true
+  auth_mode:
+    description:
+      - V(basic) authenticates with O(password) (C(AUTH LOGIN)), as most devices do.
+      - V(oauth) authenticates with an OAuth token (C(XOAUTH2)) - O(access_token), or one requested for
+        C(https://outlook.office365.com/.default) with the connection options (the app needs C(SMTP.SendAsApp)).
+      - V(none) does not authenticate, like a device set up for anonymous mail; Microsoft then answers
+        C(530 5.7.57) at C(MAIL FROM) (needs O(recipient)).
+    type: str
+    choices: [basic, oauth, none]
+    default: basic
+  password:
+    description: The mailbox's password, for O(auth_mode=basic). Keep it in a vault.
+    type: str
+  access_token:
+    description:
+      - An OAuth access token for Exchange Online, for O(auth_mode=oauth). When not given, one is requested with
+        O(tenant_id), O(client_id) and O(client_secret) or O(client_certificate_path).
+    type: str
+  sender:
+    description: The C(MAIL FROM) and C(From) address. Defaults to O(username); another address tests Send As.
+    type: str
+  recipient:
+    description:
+      - Where to send a test message. Without it the test stops after authenticating.
+    type: str
+  subject:
+    description: Subject of the test message.
+    type: str
+    default: SMTP AUTH test from m365ops.smtp_auth
+  body:
+    description: Body of the test message; by default a sentence naming the module and the mailbox.
+    type: str
+  ehlo_name:
+    description: The name announced in C(EHLO); by default this host's fully qualified name.
+    type: str
+  fail_on_error:
+    description: Fail the task when the test does not succeed (the result is returned either way).
+    type: bool
+    default: false
+  tenant_id:
+    description:
+      - The tenant, as its GUID or one of its domains. Only used to request a token for O(auth_mode=oauth) without
+        O(access_token).
+      - If not set, the value of the E(M365_TENANT_ID) environment variable is used.
+    type: str
+  client_id:
+    description:
+      - Application (client) id of the app whose token is used for C(XOAUTH2). Only used for O(auth_mode=oauth)
+        without O(access_token).
+      - If not set, the value of the E(M365_CLIENT_ID) environment variable is used.
+    type: str
+  ca_path:
+    description:
+      - PEM bundle of the certificate authorities to trust, for the STARTTLS certificate and for the token
+        request, for example behind TLS inspection. Replaces the system store; validation stays on.
+      - If not set, the value of the E(M365_CA_PATH) environment variable is used.
+    type: path
+  validate_certs:
+    description:
+      - Whether to validate the certificates of the submission endpoint and of the identity platform.
+      - Turning it off sends the password to whoever answers; only for a throwaway lab. A warning says so.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait for the connection and for each reply (and for each HTTP response of a token request).
+    type: int
+    default: 30
+extends_documentation_fragment:
+  - m365ops.smtp_auth.connection
+attributes:
+  check_mode:
+    support: full
+    description: Connects and authenticates, but never sends a message.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - m365ops.smtp_auth.m365
+notes:
+  - The probe speaks SMTP with Python's C(smtplib); the transcript comes from its send and reply hooks.
+  - "Basic authentication for SMTP AUTH is being retired (December 2026 for existing tenants); the answer then is
+    C(550 5.7.30) and the fix is OAuth."
+  - RV(changed) is true when a test message was sent.
+seealso:
+  - module: m365ops.smtp_auth.smtp_auth_info
+"""
+
+EXAMPLES = r"""
+- name: Try the printer's credentials from the printer's network
+  m365ops.smtp_auth.smtp_submission_test:
+    username: printer@contoso.com
+    password: "{{ vault_printer_password }}"
+    recipient: it-team@contoso.com
+  delegate_to: jump-host.branch-office.example
+  register: probe
+
+- name: Say what happened
+  ansible.builtin.debug:
+    msg: "{{ probe.summary }}"
+
+- name: Test an application's OAuth path with the collection's app credentials
+  m365ops.smtp_auth.smtp_submission_test:
+    username: notify@contoso.com
+    auth_mode: oauth
+    tenant_id: contoso.onmicrosoft.com
+    client_id: "{{ smtp_app_id }}"
+    client_secret: "{{ vault_smtp_app_secret }}"
+    fail_on_error: true
+"""
+
+RETURN = r"""
+ok:
+  description: Whether the test succeeded (authenticated, and the message was accepted when one was sent).
+  returned: always
+  type: bool
+  sample: false
+status:
+  description:
+    - How the test ended - V(sent), V(authenticated), V(connected) (O(auth_mode=none) without O(recipient)),
+      V(refused) (the server answered with a refusal), or a failure with no reply - V(dns_failure),
+      V(connection_refused), V(network_unreachable), V(timeout), V(connection_closed), V(starttls_not_offered),
+      V(tls_certificate), V(tls_failure), V(auth_not_offered), V(protocol_error), V(token_failure).
+  returned: always
+  type: str
+  sample: refused
+stage:
+  description: The step the test ended in - V(token), V(connect), V(ehlo), V(starttls), V(auth), V(mail), V(rcpt), V(data).
+  returned: always
+  type: str
+  sample: auth
+host:
+  description: The endpoint tested.
+  returned: always
+  type: str
+  sample: smtp.office365.com
+port:
+  description: The port tested.
+  returned: always
+  type: int
+  sample: 587
+auth_mode:
+  description: The authentication used.
+  returned: always
+  type: str
+  sample: basic
+authenticated:
+  description: Whether AUTH succeeded.
+  returned: always
+  type: bool
+  sample: false
+message_sent:
+  description: Whether a test message was accepted.
+  returned: always
+  type: bool
+  sample: false
+message_id:
+  description: The Message-ID of the test message, when one was sent.
+  returned: always
+  type: str
+  sample: <170000000000.1234.5678@contoso.com>
+tls_version:
+  description: The TLS version negotiated by STARTTLS.
+  returned: always
+  type: str
+  sample: TLSv1.3
+reply_code:
+  description: The SMTP code of the last reply.
+  returned: always
+  type: int
+  sample: 535
+enhanced_status_code:
+  description: The enhanced status code of the last reply.
+  returned: always
+  type: str
+  sample: 5.7.139
+reply_text:
+  description: The text of the last reply, without the enhanced status code and the server suffix.
+  returned: always
+  type: str
+  sample: Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.
+reply_line:
+  description: Code, enhanced status code and text as one line, the form the diagnosis table knows.
+  returned: always
+  type: str
+  sample: 535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.
+server_suffix:
+  description: The C([<frontend> <timestamp> <id>]) suffix of the last reply, useful when opening a case with Microsoft.
+  returned: always
+  type: str
+  sample: "[AM0PR02CA0001.eurprd02.prod.outlook.com 2026-02-03T10:11:12.345Z 08DE3A1B2C3D4E5F]"
+error:
+  description: What went wrong, for endings without a reply (DNS, TLS, timeout, ...).
+  returned: always
+  type: str
+  sample: "timeout during connect with smtp.office365.com:587: timed out"
+diagnosis:
+  description: The ending mapped to its cause and fix.
+  returned: always
+  type: dict
+  contains:
+    key:
+      description: Name of the diagnosis, for example V(mailbox_smtp_auth_disabled), V(criteria_not_met), V(timeout).
+      type: str
+      sample: mailbox_smtp_auth_disabled
+    ok:
+      description: Whether the reply is a success.
+      type: bool
+    known_reply:
+      description: Microsoft's documented reply line for this diagnosis.
+      type: str
+    matches_known_reply:
+      description: Whether the reply was exactly the documented line (apart from the server suffix).
+      type: bool
+    cause:
+      description: Why this happens.
+      type: str
+    fix:
+      description: What to do.
+      type: str
+    blockers:
+      description: The settings that can produce this reply, as named by M(m365ops.smtp_auth.smtp_auth_info).
+      type: list
+      elements: str
+      sample: [mailbox_smtp_auth_disabled]
+transcript:
+  description: Every line sent (C(C:)) and received (C(S:)); AUTH payloads, passwords and tokens are masked and the message body is summarised.
+  returned: always
+  type: list
+  elements: str
+  sample: ["S: 220 ... Microsoft ESMTP MAIL Service ready", "C: ehlo host", "C: AUTH LOGIN ********", "C: ********"]
+summary:
+  description: One paragraph - what happened, why, what to do.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, http
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import (
+    CONNECTION_MUTUALLY_EXCLUSIVE,
+    ConnectionSettings,
+    connection_argument_spec,
+)
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis import diagnose_transport_failure
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_probe import ProbeSettings, run_probe, summarise
+
+
+def argument_spec():
+    spec = connection_argument_spec()
+    # The connection options only matter for requesting an OAuth token; a password test needs none of them.
+    for name in ("tenant_id", "client_id"):
+        spec[name]["required"] = False
+    spec.update(
+        host=dict(type="str", default="smtp.office365.com"),
+        port=dict(type="int", default=587),
+        username=dict(type="str", required=True),
+        auth_mode=dict(type="str", default="basic", choices=["basic", "oauth", "none"]),
+        password=dict(type="str", no_log=True),
+        access_token=dict(type="str", no_log=True),
+        sender=dict(type="str"),
+        recipient=dict(type="str"),
+        subject=dict(type="str", default="SMTP AUTH test from m365ops.smtp_auth"),
+        body=dict(type="str"),
+        ehlo_name=dict(type="str"),
+        fail_on_error=dict(type="bool", default=False),
+    )
+    return spec
+
+
+def request_token(module):
+    """An Exchange Online token through the collection's shared auth (MSAL, client credentials)."""
+    for name, error in (("requests", http.REQUESTS_IMPORT_ERROR), ("msal", auth.MSAL_IMPORT_ERROR)):
+        if error is not None:
+            module.fail_json(msg=missing_required_lib(name) + " (needed to request an OAuth token; or give "
+                                                              "access_token)", exception=error)
+    params = module.params
+    missing = [name for name in ("tenant_id", "client_id") if not params.get(name)]
+    if not (params.get("client_secret") or params.get("client_certificate_path")):
+        missing.append("client_secret or client_certificate_path")
+    if missing:
+        module.fail_json(msg="auth_mode=oauth without access_token needs %s to request a token for %s"
+                         % (", ".join(missing), params["username"]))
+    settings = ConnectionSettings.from_params(params)
+    session = http.build_session(settings)
+    return auth.TokenProvider(settings, session).token(settings.endpoints.exchange_scope)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=list(CONNECTION_MUTUALLY_EXCLUSIVE),
+        required_if=[("auth_mode", "basic", ("password",))],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["auth_mode"] == "none" and not params["recipient"]:
+        module.fail_json(msg="auth_mode=none tests anonymous submission, which happens at MAIL FROM: give recipient")
+    if not params["validate_certs"]:
+        module.warn("validate_certs=false: the STARTTLS certificate of %s is not checked, so the credentials of %s "
+                    "may reach an impostor" % (params["host"], params["username"]))
+
+    settings = ProbeSettings(
+        host=params["host"], port=params["port"], username=params["username"], auth_mode=params["auth_mode"],
+        password=params["password"], access_token=params["access_token"], sender=params["sender"],
+        recipient=params["recipient"], subject=params["subject"], body=params["body"],
+        send_message=not module.check_mode, timeout=params["timeout"], ca_path=params["ca_path"],
+        validate_certs=params["validate_certs"], local_hostname=params["ehlo_name"],
+    )
+
+    result = None
+    if params["auth_mode"] == "oauth" and not params["access_token"]:
+        try:
+            settings.access_token = request_token(module)
+        except M365Error as error:
+            result = token_failure(settings, error)
+    if result is None:
+        result = run_probe(settings)
+
+    result["changed"] = bool(result["message_sent"])
+    if params["fail_on_error"] and not result["ok"]:
+        module.fail_json(msg=result["summary"], **result)
+    module.exit_json(**result)
+
+
+def token_failure(settings, error):
+    """The result when no token could be had: the SMTP test never started."""
+    result = {
+        "ok": False, "status": "token_failure", "stage": "token", "host": settings.host, "port": settings.port,
+        "auth_mode": settings.auth_mode, "authenticated": False, "message_sent": False, "message_id": None,
+        "tls_version": None, "reply_code": None, "enhanced_status_code": None, "reply_text": None,
+        "reply_line": None, "server_suffix": None, "error": str(error),
+        "diagnosis": diagnose_transport_failure("token_failure", str(error)), "transcript": [],
+    }
+    result["summary"] = summarise(settings, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
