@@ -1,0 +1,75 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.auth import load_certificate_credential
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import AuthenticationError
+
+
+@pytest.fixture(scope="module")
+def key_and_certificate():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "automation")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+                   .sign(key, hashes.SHA256()))
+    return key, certificate
+
+
+def pem(key, certificate, password=None):
+    encryption = (serialization.BestAvailableEncryption(password.encode()) if password
+                  else serialization.NoEncryption())
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    return certificate.public_bytes(serialization.Encoding.PEM) + key_pem
+
+
+def test_pem_with_certificate_first_gives_key_and_certificate(tmp_path, key_and_certificate):
+    path = tmp_path / "app.pem"
+    path.write_bytes(pem(*key_and_certificate))
+    credential = load_certificate_credential(str(path))
+    assert credential["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert credential["public_certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    assert "passphrase" not in credential
+
+
+def test_encrypted_pem_needs_its_password(tmp_path, key_and_certificate):
+    path = tmp_path / "app.pem"
+    path.write_bytes(pem(*key_and_certificate, password="s3cret"))
+    assert load_certificate_credential(str(path), "s3cret")["passphrase"] == "s3cret"
+    with pytest.raises(AuthenticationError, match="client_certificate_password"):
+        load_certificate_credential(str(path))
+
+
+def test_pem_without_key_is_refused(tmp_path, key_and_certificate):
+    path = tmp_path / "cert-only.pem"
+    path.write_bytes(key_and_certificate[1].public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(AuthenticationError, match="no private key"):
+        load_certificate_credential(str(path))
+
+
+def test_pfx_is_handed_over_by_path_and_a_wrong_password_is_named(tmp_path, key_and_certificate):
+    key, certificate = key_and_certificate
+    path = tmp_path / "app.pfx"
+    path.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"app", key, certificate, None, serialization.BestAvailableEncryption(b"pfx-pass")))
+    credential = load_certificate_credential(str(path), "pfx-pass")
+    assert credential == {"private_key_pfx_path": str(path), "public_certificate": True, "passphrase": "pfx-pass"}
+    with pytest.raises(AuthenticationError, match="wrong client_certificate_password"):
+        load_certificate_credential(str(path), "nope")
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(AuthenticationError, match="missing.pem"):
+        load_certificate_credential(str(tmp_path / "missing.pem"))

@@ -1,0 +1,92 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import compare, services
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeObjectNotFoundError
+
+
+class FakeExchange:
+    """Answers Get-CASMailbox from a list of records and records each call."""
+
+    def __init__(self, records):
+        self.records = records
+        self.calls = []
+
+    def invoke(self, cmdlet, parameters=None, unlimited=False, identity=None):
+        self.calls.append((cmdlet, dict(parameters or {}), unlimited))
+        if parameters and "Identity" in parameters:
+            wanted = parameters["Identity"].lower()
+            for record in self.records:
+                if wanted in services.mailbox_names(record):
+                    return [record]
+            raise ExchangeObjectNotFoundError("not found", identity=parameters["Identity"])
+        return list(self.records)
+
+
+RECORDS = [
+    {"Identity": "scanner", "PrimarySmtpAddress": "scanner@contoso.com", "ExternalDirectoryObjectId": "id-1",
+     "EmailAddresses": ["SMTP:scanner@contoso.com", "smtp:scan@contoso.onmicrosoft.com"],
+     "SmtpClientAuthenticationDisabled": True},
+    {"Identity": "printer", "PrimarySmtpAddress": "printer@contoso.com", "SmtpClientAuthenticationDisabled": None},
+]
+
+
+def test_switch_and_state_words_round_trip():
+    assert [services.mailbox_state(value) for value in (None, True, False)] == ["inherit", "disabled", "enabled"]
+    assert [services.mailbox_switch(state) for state in ("inherit", "disabled", "enabled")] == [None, True, False]
+
+
+def test_few_mailboxes_are_read_one_by_one_and_unknown_ones_are_not_found():
+    exchange = FakeExchange(RECORDS)
+    lookups = services.read_cas_mailboxes(exchange, ["scanner@contoso.com", "ghost@contoso.com"])
+    assert [(lookup.identity, lookup.found) for lookup in lookups] == [("scanner@contoso.com", True),
+                                                                       ("ghost@contoso.com", False)]
+    assert all("Identity" in parameters for _cmdlet, parameters, _unlimited in exchange.calls)
+
+
+def test_many_mailboxes_are_matched_against_one_listing_by_any_name():
+    exchange = FakeExchange(RECORDS)
+    lookups = services.read_cas_mailboxes(exchange, ["SCAN@contoso.onmicrosoft.com", "id-1", "printer", "ghost"],
+                                          threshold=2)
+    assert exchange.calls == [("Get-CASMailbox", {}, True)]
+    assert [lookup.found for lookup in lookups] == [True, True, True, False]
+    assert lookups[0].record["Identity"] == "scanner"
+
+
+def test_mailbox_plans_need_an_enabled_exchange_plan_other_than_foundation():
+    plans = services.mailbox_plans([
+        {"service": "exchange", "capabilityStatus": "Enabled", "servicePlanId": "113feb6c-3fe4-4440-bddc-54d774bf0318"},
+        {"service": "exchange", "capabilityStatus": "Suspended", "servicePlanId": "9aaf7827-d63c-4b61-89c3-182f06f82e5c"},
+        {"service": "SharePoint", "capabilityStatus": "Enabled", "servicePlanId": "c7699d2e-19aa-44de-8edf-1736da088ca1"},
+        {"service": "exchange", "capabilityStatus": "Enabled", "servicePlanId": "EFB87545-963C-4E0D-99DF-69C6916D9EB0"},
+    ])
+    assert plans == [{"service_plan_id": "efb87545-963c-4e0d-99df-69c6916d9eb0", "name": "EXCHANGE_S_ENTERPRISE"}]
+
+
+def test_user_paths_escape_guest_upns():
+    assert services.user_path("ext_guest.com#EXT#@contoso.onmicrosoft.com") == \
+        "users/ext_guest.com%23EXT%23@contoso.onmicrosoft.com"
+
+
+def test_mfa_enabled_is_satisfied_by_enforced_only():
+    assert compare.is_satisfied("enabled", "enforced", services.MFA_SATISFIED_BY)
+    assert not compare.is_satisfied("enforced", "enabled", services.MFA_SATISFIED_BY)
+    assert not compare.is_satisfied("disabled", "enforced", services.MFA_SATISFIED_BY)
+
+
+def test_bulk_diff_and_summary():
+    results = [
+        compare.item_result("a", before="disabled", after="enabled", changed=True),
+        compare.item_result("b", found=False, failed=True, msg="not found"),
+    ]
+    assert compare.bulk_diff(results) == {"before": {"a": "disabled"}, "after": {"a": "enabled"}}
+    changed, failed, msg = compare.bulk_summary(results)
+    assert changed is True and len(failed) == 1 and msg == "b: not found"
+
+
+def test_identities_are_deduplicated_case_insensitively_and_a_string_is_a_list():
+    assert compare.unique(["A@x.com", "a@x.com ", "b@x.com"]) == ["A@x.com", "b@x.com"]
+    assert compare.as_list("a@x.com") == ["a@x.com"]
