@@ -14,7 +14,7 @@ description:
   - SMTP AUTH needs a licensed mailbox; an unlicensed account cannot submit mail.
   - An unknown user makes the task fail naming it; the other users are still reported.
 author:
-  - m365ops.smtp_auth contributors
+  - m365ops.smtp_auth maintainers (@m365ops)
 options:
   mailboxes:
     description:
@@ -30,7 +30,9 @@ attributes:
     description: Only reads; runs the same in check mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to compare.
   action_group:
+    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - m365ops.smtp_auth.m365

@@ -14,7 +14,7 @@ description:
     can use SMTP AUTH while it stays off for everybody else.
   - An unknown mailbox makes the task fail naming it; the other mailboxes are still read, changed and reported.
 author:
-  - m365ops.smtp_auth contributors
+  - m365ops.smtp_auth maintainers (@m365ops)
 options:
   mailboxes:
     description:
@@ -48,6 +48,7 @@ attributes:
     support: full
     description: Shows each mailbox's state before and after.
   action_group:
+    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - m365ops.smtp_auth.m365

@@ -15,7 +15,7 @@ description:
   - To keep SMTP AUTH off for everybody but a few relay mailboxes, leave this V(disabled) and use
     M(m365ops.smtp_auth.mailbox_smtp_auth) with O(m365ops.smtp_auth.mailbox_smtp_auth#module:state=enabled).
 author:
-  - m365ops.smtp_auth contributors
+  - m365ops.smtp_auth maintainers (@m365ops)
 options:
   state:
     description:
@@ -34,6 +34,7 @@ attributes:
     support: full
     description: Shows the organisation-wide state before and after.
   action_group:
+    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - m365ops.smtp_auth.m365

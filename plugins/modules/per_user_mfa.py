@@ -16,7 +16,7 @@ description:
   - Reads and writes go through Microsoft Graph JSON batching (20 users per request).
   - An unknown user makes the task fail naming it; the other users are still read, changed and reported.
 author:
-  - m365ops.smtp_auth contributors
+  - m365ops.smtp_auth maintainers (@m365ops)
 options:
   users:
     description:
@@ -41,6 +41,7 @@ attributes:
     support: full
     description: Shows each user's state before and after.
   action_group:
+    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - m365ops.smtp_auth.m365

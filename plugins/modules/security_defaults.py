@@ -13,7 +13,7 @@ description:
     C(535 5.7.139 ... user is locked by your organization's security defaults policy) while they are on.
   - Tenants that use Conditional Access instead must keep security defaults off; this module only sets the switch.
 author:
-  - m365ops.smtp_auth contributors
+  - m365ops.smtp_auth maintainers (@m365ops)
 options:
   state:
     description:
@@ -31,6 +31,7 @@ attributes:
     support: full
     description: Shows the policy state before and after.
   action_group:
+    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - m365ops.smtp_auth.m365
