@@ -12,6 +12,7 @@ import traceback
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     AuthenticationError,
+    M365Error,
     TransportError,
 )
 
@@ -173,6 +174,12 @@ class TokenProvider:
                                      % (self.settings.authority, error), url=self.settings.authority) from error
             except ValueError as error:
                 raise self._discovery_error(error) from error
+            except msal.exceptions.MsalServiceError as error:
+                # MSAL raises instead of returning an error reply when the token endpoint answers 5xx
+                # (after the session's own retries gave up).
+                raise M365Error("The identity platform at %s failed to issue a token for app %s in tenant %s: %s"
+                                % (self.settings.authority, self.settings.client_id, self.settings.tenant_id,
+                                   error), status=getattr(error, "status_code", None)) from error
         if "access_token" not in reply:
             raise AuthenticationError.from_token_reply(reply, self.settings.tenant_id, self.settings.client_id)
         return reply["access_token"]

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.auth import load_certificate_credential
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import AuthenticationError
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import AuthenticationError, M365Error
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,25 @@ def test_pfx_is_handed_over_by_path_and_a_wrong_password_is_named(tmp_path, key_
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(AuthenticationError, match="missing.pem"):
         load_certificate_credential(str(tmp_path / "missing.pem"))
+
+
+def test_token_endpoint_failing_with_5xx_is_a_clear_error_not_a_traceback():
+    # MSAL raises instead of returning an error reply when the token endpoint answers 5xx.
+    from m365_emulator.server import Emulator
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, http
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
+
+    with Emulator(smtp_port=None) as emulator:
+        tenant = emulator.connection_info()["tenants"][0]
+        app = tenant["apps"][0]
+        settings = ConnectionSettings.from_params(dict(
+            tenant_id=tenant["id"], client_id=app["client_id"], client_secret=app["secret"],
+            client_certificate_path=None, client_certificate_password=None, cloud="global",
+            authority_url=emulator.base_url, graph_url=emulator.base_url, exchange_url=emulator.base_url,
+            ca_path=emulator.ca_path, validate_certs=True, timeout=10, max_retries=0))
+        emulator.add_fault({"path": r"/oauth2/v2\.0/token$", "status": 500, "count": 1})
+        provider = auth.TokenProvider(settings, http.build_session(settings))
+        with pytest.raises(M365Error) as raised:
+            provider.token("https://graph.microsoft.com/.default")
+    assert "failed to issue a token" in str(raised.value)
+    assert tenant["id"] in str(raised.value)
