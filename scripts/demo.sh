@@ -112,7 +112,7 @@ cat "$STATE_DIR/reports-before/contoso.md"
 
 bold "2. Apply: ansible-playbook m365ops.smtp_auth.enable"
 ansible-playbook -i "$INVENTORY" m365ops.smtp_auth.enable --limit contoso \
-    | grep -E '^(TASK|changed|ok|fatal)|"msg": "contoso:|PLAY RECAP|^contoso '
+    | grep -E '^(TASK|changed|fatal)|"msg": "contoso:|PLAY RECAP|^contoso '
 
 bold "3. Drift report again: clean"
 ansible-playbook -i "$INVENTORY" m365ops.smtp_auth.drift_report --limit contoso \
@@ -123,5 +123,6 @@ smtp_logins send scanner@contoso.com printer@contoso.com erp@contoso.com
 
 bold "Not managed by the inventory above, so still refused (see the troubleshoot playbook)"
 smtp_logins try alerts@contoso.com kiosk@contoso.com
+echo "  Not declared, so SMTP AUTH stays off for them; declaring them would not be enough either:"
 echo "  alerts: an authentication policy refuses basic SMTP; kiosk: Conditional Access blocks legacy auth."
 echo "  backup@contoso.com has no mailbox licence: declaring it makes the role stop before changing anything."
