@@ -1,0 +1,171 @@
+"""How the collection's bulk reads compare with one request per mailbox, on a large emulated tenant.
+
+Run with ``make benchmark`` (or ``python benchmarks/bulk_reads.py --mailboxes 20000``). It starts the emulator
+as a separate process with N generated mailboxes and a per-request latency that stands in for the round trip
+to Microsoft 365, then measures, side by side in one run:
+
+* reading the SMTP AUTH switch of K declared mailboxes: the collection's strategy (one paged tenant listing
+  when K is large, a few single reads in parallel when small) against a serial ``Get-CASMailbox -Identity``
+  per mailbox, the way a hand-written PowerShell loop does it;
+* reading per-user MFA and licences of K users: Graph ``$batch`` (20 per request, 4 in flight) against one
+  GET per user;
+* the memory the tenant-wide listing of N mailboxes takes (tracemalloc peak).
+
+Figures are wall-clock on a shared machine: read the ratios, not the absolute seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+COLLECTIONS = REPO / ".build" / "collections"
+sys.path.insert(0, str(COLLECTIONS))
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, http, services  # noqa: E402
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings  # noqa: E402
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient  # noqa: E402
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient  # noqa: E402
+
+STARTUP_TIMEOUT = 120
+
+
+def start_emulator(workdir: Path, mailboxes: int, latency_ms: int) -> tuple[subprocess.Popen, dict]:
+    connection_file = workdir / "connection.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "m365_emulator", "--https-port", "0", "--smtp-port", "0",
+         "--generate", str(mailboxes), "--latency-ms", str(latency_ms), "--state-dir", str(workdir / "state"),
+         "--connection-file", str(connection_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not connection_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit("emulator did not start: %s" % process.stderr.read().decode(errors="replace"))
+        time.sleep(0.1)
+    return process, json.loads(connection_file.read_text())
+
+
+def clients(info: dict):
+    tenant = info["tenants"][0]
+    app = tenant["apps"][0]
+    base = info["base_url"]
+    settings = ConnectionSettings(tenant_id=tenant["id"], client_id=app["client_id"], client_secret=app["secret"],
+                                  authority_url=base, graph_url=base, exchange_url=base, ca_path=info["ca_path"])
+    session = http.build_session(settings)
+    tokens = auth.TokenProvider(settings, session)
+    return tenant, ExchangeClient(session, tokens, settings), GraphClient(session, tokens, settings)
+
+
+def log_since(exchange: ExchangeClient, base_url: str, seq: int) -> list[dict]:
+    reply = exchange.session.get(base_url + "/_emulator/requests", params={"since": seq})
+    return reply.json()["requests"]
+
+
+def last_seq(exchange: ExchangeClient, base_url: str) -> int:
+    entries = log_since(exchange, base_url, 0)
+    return entries[-1]["seq"] if entries else 0
+
+
+def timed(label: str, function, exchange, base_url):
+    """Run ``function``; count the HTTP round trips it made (items inside a $batch are not round trips)."""
+    seq = last_seq(exchange, base_url)
+    start = time.perf_counter()
+    result = function()
+    seconds = time.perf_counter() - start
+    round_trips = sum(1 for entry in log_since(exchange, base_url, seq)
+                      if entry.get("batch") is None and not entry["path"].startswith("/_emulator"))
+    return {"label": label, "seconds": seconds, "requests": round_trips, "result": result}
+
+
+def serial_cas_reads(exchange, identities):
+    return [exchange.invoke("Get-CASMailbox", {"Identity": identity}, identity=identity) for identity in identities]
+
+
+def single_graph_gets(graph, paths, version):
+    return [graph.get(path, version=version) for path in paths]
+
+
+def show(pair: list[dict]) -> None:
+    ours, naive = pair
+    for row in pair:
+        print("    %-46s %8.2f s %7d requests" % (row["label"], row["seconds"], row["requests"]))
+    print("    %-46s %8.1fx faster, %.1fx fewer requests" % (
+        "ratio", naive["seconds"] / max(ours["seconds"], 1e-9), naive["requests"] / max(ours["requests"], 1)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mailboxes", type=int, default=20000, help="generated mailboxes in the tenant")
+    parser.add_argument("--declared", type=int, nargs="+", default=[20, 200, 1000],
+                        help="how many declared relay mailboxes to read, one measurement each")
+    parser.add_argument("--latency-ms", type=int, default=30, help="added round-trip time per request")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as directory:
+        process, info = start_emulator(Path(directory), args.mailboxes, args.latency_ms)
+        try:
+            tenant, exchange, graph = clients(info)
+            base = info["base_url"]
+            domain = tenant["domains"][0]
+            exchange.invoke("Get-TransportConfig")  # token and connection warm-up, outside the figures
+            graph.get(services.SECURITY_DEFAULTS_PATH)
+            print("tenant: %d generated mailboxes; %d ms added per request; Python %s"
+                  % (args.mailboxes, args.latency_ms, sys.version.split()[0]))
+
+            tracemalloc.start()
+            listing = timed("tenant-wide Get-CASMailbox listing (paged)",
+                            lambda: services.list_cas_mailboxes(exchange), exchange, base)
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print("\nlisting: %d mailboxes in %.2f s over %d requests; peak memory %.1f MiB (%.0f bytes/mailbox)"
+                  % (len(listing["result"]), listing["seconds"], listing["requests"], peak / 2**20,
+                     peak / max(len(listing["result"]), 1)))
+
+            for declared in args.declared:
+                step = max(args.mailboxes // declared, 1)
+                identities = ["device%05d@%s" % (number, domain) for number in range(1, args.mailboxes + 1, step)]
+                identities = identities[:declared]
+                print("\n%d declared mailboxes" % len(identities))
+                show([
+                    timed("collection: read_cas_mailboxes", lambda: services.read_cas_mailboxes(exchange, identities),
+                          exchange, base),
+                    timed("one Get-CASMailbox per mailbox, serial", lambda: serial_cas_reads(exchange, identities),
+                          exchange, base),
+                ])
+                mfa_paths = ["users/%s/authentication/requirements" % identity for identity in identities]
+                show([
+                    timed("collection: per-user MFA via $batch", lambda: services.read_mfa_states(graph, identities),
+                          exchange, base),
+                    timed("one GET per user (MFA)", lambda: single_graph_gets(graph, mfa_paths, "beta"),
+                          exchange, base),
+                ])
+                license_paths = ["users/%s?$select=id,userPrincipalName,assignedPlans" % identity
+                                 for identity in identities]
+                show([
+                    timed("collection: licences via $batch", lambda: services.read_license_info(graph, identities),
+                          exchange, base),
+                    timed("one GET per user (licences)", lambda: single_graph_gets(graph, license_paths, "v1.0"),
+                          exchange, base),
+                ])
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    sys.exit(main())
