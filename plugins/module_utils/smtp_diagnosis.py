@@ -421,7 +421,7 @@ def parse_reply(code, message):
 def parse_reply_line(line):
     """Split a single reply line such as ``535 5.7.3 Authentication unsuccessful``."""
     line = _to_text(line).strip()
-    code, _, rest = line.partition(" ")
+    code, _separator, rest = line.partition(" ")
     return parse_reply(int(code), rest)
 
 

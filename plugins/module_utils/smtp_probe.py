@@ -182,8 +182,8 @@ class Probe(object):
         self.result.update({
             "status": kind,
             "ok": False,
-            "error": "%s during %s with %s:%s: %s" % (kind.replace("_", " "), self.result["stage"],
-                                                     self.settings.host, self.settings.port, detail),
+            "error": "%s during %s with %s:%s: %s" % (
+                kind.replace("_", " "), self.result["stage"], self.settings.host, self.settings.port, detail),
             "diagnosis": diagnose_transport_failure(kind, detail),
         })
 
@@ -265,7 +265,7 @@ class Probe(object):
         offered = self.smtp.esmtp_features.get("auth", "").upper().split()
         if mechanism not in offered:
             self._stop_with("auth_not_offered", "AUTH %s not in the offered mechanisms %s"
-                                    % (mechanism, " ".join(offered) or "(none)"))
+                            % (mechanism, " ".join(offered) or "(none)"))
         try:
             if mechanism == "LOGIN":
                 # smtplib's own LOGIN exchange reads these two attributes.

@@ -517,8 +517,8 @@ def _judge_oauth(verdict, facts, app_id):
     has_access = _has_full_access(rows or [], principal)
     verdict.settings["full_access"] = has_access
     if not has_access:
-        verdict.block("no_full_access", "no FullAccess for %s" % (principal.get("DisplayName") or
-                                                                   principal.get("Identity")))
+        trustee = principal.get("DisplayName") or principal.get("Identity")
+        verdict.block("no_full_access", "no FullAccess for %s" % trustee)
 
 
 def evaluate(facts, entries, oauth_app_id=None):

@@ -29,7 +29,7 @@ description:
     above that."
   - The verdict of Microsoft's own submission endpoint can be tested with M(m365ops.smtp_auth.smtp_submission_test).
 author:
-  - m365ops.smtp_auth contributors
+  - m365ops.smtp_auth maintainers (@m365ops)
 options:
   mailboxes:
     description:
@@ -60,7 +60,9 @@ attributes:
     description: Only reads; runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
   action_group:
+    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - m365ops.smtp_auth.m365
@@ -179,7 +181,7 @@ mailboxes:
           type: str
           sample: m365ops.smtp_auth.per_user_mfa
         fix_arguments:
-          description: The arguments to give O(mailboxes[].blockers[].fix_module) for this mailbox.
+          description: The arguments to give RV(mailboxes[].blockers[].fix_module) for this mailbox.
           type: dict
           sample: {"users": ["printer@contoso.com"], "state": "disabled"}
         fix_role_variables:
@@ -193,7 +195,7 @@ mailboxes:
           returned: for org_smtp_auth_disabled
           sample: m365ops.smtp_auth.org_smtp_auth
         alternative_fix_arguments:
-          description: The arguments of O(mailboxes[].blockers[].alternative_fix_module).
+          description: The arguments of RV(mailboxes[].blockers[].alternative_fix_module).
           type: dict
           returned: for org_smtp_auth_disabled
           sample: {"state": "enabled"}

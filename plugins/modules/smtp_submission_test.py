@@ -24,7 +24,7 @@ description:
     block port 587, TLS inspection). Only O(auth_mode=oauth) without O(access_token) needs C(msal) and
     C(requests) there.
 author:
-  - m365ops.smtp_auth contributors
+  - m365ops.smtp_auth maintainers (@m365ops)
 options:
   host:
     description: The submission endpoint.
@@ -83,12 +83,14 @@ options:
         O(access_token).
       - If not set, the value of the E(M365_TENANT_ID) environment variable is used.
     type: str
+    required: false
   client_id:
     description:
       - Application (client) id of the app whose token is used for C(XOAUTH2). Only used for O(auth_mode=oauth)
         without O(access_token).
       - If not set, the value of the E(M365_CLIENT_ID) environment variable is used.
     type: str
+    required: false
   ca_path:
     description:
       - PEM bundle of the certificate authorities to trust, for the STARTTLS certificate and for the token
@@ -113,7 +115,9 @@ attributes:
     description: Connects and authenticates, but never sends a message.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
   action_group:
+    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - m365ops.smtp_auth.m365
@@ -121,7 +125,7 @@ notes:
   - The probe speaks SMTP with Python's C(smtplib); the transcript comes from its send and reply hooks.
   - "Basic authentication for SMTP AUTH is being retired (December 2026 for existing tenants); the answer then is
     C(550 5.7.30) and the fix is OAuth."
-  - RV(changed) is true when a test message was sent.
+  - The task reports C(changed) when a test message was sent.
 seealso:
   - module: m365ops.smtp_auth.smtp_auth_info
 """
@@ -218,12 +222,16 @@ reply_text:
   description: The text of the last reply, without the enhanced status code and the server suffix.
   returned: always
   type: str
-  sample: Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.
+  sample: >-
+    Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.
+    Visit https://aka.ms/smtp_auth_disabled for more information.
 reply_line:
   description: Code, enhanced status code and text as one line, the form the diagnosis table knows.
   returned: always
   type: str
-  sample: 535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.
+  sample: >-
+    535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.
+    Visit https://aka.ms/smtp_auth_disabled for more information.
 server_suffix:
   description: The C([<frontend> <timestamp> <id>]) suffix of the last reply, useful when opening a case with Microsoft.
   returned: always
@@ -264,11 +272,16 @@ diagnosis:
       elements: str
       sample: [mailbox_smtp_auth_disabled]
 transcript:
-  description: Every line sent (C(C:)) and received (C(S:)); AUTH payloads, passwords and tokens are masked and the message body is summarised.
+  description:
+    - Every line sent (C(C:)) and received (C(S:)).
+    - AUTH payloads, passwords and tokens are masked; the message body is summarised by its size.
   returned: always
   type: list
   elements: str
-  sample: ["S: 220 ... Microsoft ESMTP MAIL Service ready", "C: ehlo host", "C: AUTH LOGIN ********", "C: ********"]
+  sample:
+    - "S: 220 ... Microsoft ESMTP MAIL Service ready"
+    - "C: AUTH LOGIN ********"
+    - "C: ********"
 summary:
   description: One paragraph - what happened, why, what to do.
   returned: always
