@@ -122,6 +122,10 @@ define run_sanity
 	@rm -rf .build/sanity-$(1) tests/output/sanity-$(1)
 	@mkdir -p .build/sanity-$(1)/ansible_collections/$(NAMESPACE)/$(NAME) tests/output
 	@tar -xzf $(TARBALL) -C .build/sanity-$(1)/ansible_collections/$(NAMESPACE)/$(NAME)
+	@# Its own git repository: otherwise ansible-test takes this checkout's, which ignores .build/.
+	@# ansible-test keeps its own virtualenvs in tests/output/, which must not count as content.
+	@git init -q .build/sanity-$(1)/ansible_collections/$(NAMESPACE)/$(NAME)
+	@echo /tests/output/ >> .build/sanity-$(1)/ansible_collections/$(NAMESPACE)/$(NAME)/.git/info/exclude
 	@status=0; \
 	( cd .build/sanity-$(1)/ansible_collections/$(NAMESPACE)/$(NAME) && \
 	  env -u PYTHONPATH -u ANSIBLE_COLLECTIONS_PATH PATH="$(CURDIR)/$(2)/bin:$$PATH" \
