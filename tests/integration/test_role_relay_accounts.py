@@ -102,7 +102,8 @@ def test_an_unlicensed_mailbox_stops_the_tenant_before_any_change(emulator, tmp_
     mailboxes = json.dumps({"relay_accounts_mailboxes": ["scanner@contoso.com", "backup@contoso.com"]})
     code, output = run_playbook(tmp_path, "enable", "--limit", "contoso", "-e", mailboxes)
     assert code != 0
-    assert "backup@contoso.com" in output and "no Exchange Online mailbox licence" in output
+    assert "needs a licensed Exchange Online mailbox" in output and "backup@contoso.com" in output
+    assert "Nothing was changed" in output
     assert writes(emulator) == []
 
 
