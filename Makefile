@@ -147,10 +147,11 @@ lint: venv
 	@$(call stage,ansible-lint (production profile))
 	env -u PYTHONPATH -u ANSIBLE_COLLECTIONS_PATH PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint
 
+# Run from the collection root: molecule finds galaxy.yml and takes its scenarios from extensions/molecule/.
 molecule: venv
 	@$(call stage,molecule scenarios)
 	@if [ ! -d extensions/molecule ]; then echo "molecule: no extensions/molecule directory, nothing to run"; exit 0; fi; \
-	cd extensions && $(call dev_env,$(VENV)) molecule test --all
+	$(call dev_env,$(VENV)) molecule test --all
 
 tarball: venv
 	@mkdir -p .build/dist
