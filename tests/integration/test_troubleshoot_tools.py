@@ -296,20 +296,24 @@ def test_basic_auth_retirement_gets_5_7_30(run_play, tenant):
     assert "OAuth" in probe["summary"]
 
 
-def test_send_as_another_mailbox_gets_5_7_60(run_play, tenant):
+def test_send_as_anonymous_and_wrong_password_in_one_play(run_play, tenant):
+    """Three device mistakes that need no tenant change, in one play to keep the suite quick."""
     make_clean(tenant)
 
-    probe = run_play([probe_task(tenant, sender="admin@contoso.com", recipient=RECIPIENT)])[0]
+    result = run_play([
+        probe_task(tenant, sender="admin@contoso.com", recipient=RECIPIENT),
+        probe_task(tenant, auth_mode="none", recipient=RECIPIENT),
+        probe_task(tenant, password="Not-The-Password-1!"),
+    ])
+    send_as, anonymous, wrong_password = result.results
 
-    assert probe["authenticated"] is True and probe["stage"] == "mail"
-    assert probe["diagnosis"]["key"] == "send_as_denied"
-
-
-def test_anonymous_device_gets_5_7_57(run_play, tenant):
-    probe = run_play([probe_task(tenant, auth_mode="none", recipient=RECIPIENT)])[0]
-
-    assert probe["diagnosis"]["key"] == "client_not_authenticated"
-    assert probe["stage"] == "mail"
+    assert send_as["authenticated"] is True and send_as["stage"] == "mail"
+    assert send_as["diagnosis"]["key"] == "send_as_denied"
+    assert anonymous["diagnosis"]["key"] == "client_not_authenticated"
+    assert anonymous["stage"] == "mail"
+    assert wrong_password["diagnosis"]["key"] == "credentials_incorrect"
+    assert "Not-The-Password-1!" not in result.stdout + repr(wrong_password)
+    assert "C: AUTH LOGIN ********" in wrong_password["transcript"]
 
 
 def test_check_mode_authenticates_but_never_sends(run_play, tenant):
@@ -322,17 +326,6 @@ def test_check_mode_authenticates_but_never_sends(run_play, tenant):
     assert probe["changed"] is False and probe["message_sent"] is False
     assert tenant.messages == []
     assert not any(line.startswith("C: MAIL") for line in probe["transcript"])
-
-
-def test_wrong_password_is_masked_and_diagnosed(run_play, tenant):
-    make_clean(tenant)
-
-    result = run_play([probe_task(tenant, password="Not-The-Password-1!")])
-    probe = result[0]
-
-    assert probe["diagnosis"]["key"] == "credentials_incorrect"
-    assert "Not-The-Password-1!" not in result.stdout + repr(probe)
-    assert "C: AUTH LOGIN ********" in probe["transcript"]
 
 
 def test_fail_on_error_fails_the_task_with_the_summary(run_play, tenant):
