@@ -26,7 +26,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 echo "setup: installing requirements into $venv ($ansible_core)"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+# -qq: only errors, so per-package notices do not bury the stage output; `pip check` follows.
+"$venv/bin/python" -m pip install -qq --disable-pip-version-check \
     -r requirements.txt \
     -r test-requirements.txt \
     "$ansible_core" \
