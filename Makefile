@@ -39,7 +39,7 @@ REQUIREMENTS := requirements.txt test-requirements.txt \
 	scripts/setup.sh scripts/ansible-test-pip.sh scripts/get_pip_standin.py
 
 PYTEST_LOGS := tests/output/pytest
-stage = printf '\n\033[1m==> %s\033[0m\n' "$(1)"
+stage = printf '\n\033[1m==> %s\033[0m  (%s)\n' "$(1)" "$$(date +%T)"
 
 .PHONY: help venv link test demo emulator-tests unit unit312 integration sanity sanity-2.19 sanity-2.21 \
 	lint molecule build tarball summary clean
@@ -77,8 +77,10 @@ endif
 # ---------------------------------------------------------------------------------------------- test
 
 # The stages run one after the other, in this order, and the first failure stops `make test`.
-test: venv
+test:
 	@rm -rf $(PYTEST_LOGS)
+	@mkdir -p tests/output && date +%s > tests/output/test-started
+	@$(MAKE) venv
 	@$(MAKE) emulator-tests
 	@$(MAKE) unit
 	@$(MAKE) integration
@@ -167,7 +169,8 @@ build: tarball
 
 # Every stage passed when this runs; it repeats pytest's closing lines so they end the output.
 summary:
-	@$(call stage,summary: every stage passed)
+	@started=$$(cat tests/output/test-started 2>/dev/null || date +%s); \
+	$(call stage,summary: every stage passed in $$(( $$(date +%s) - started ))s)
 	@for log in $(PYTEST_LOGS)/*.log; do \
 		echo "$$(basename $$log .log | sed 's/^[0-9]*-//'):"; tail -n 1 "$$log"; \
 	done
