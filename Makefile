@@ -145,9 +145,10 @@ sanity-2.19: venv tarball
 sanity-2.21: venv tarball
 	$(call run_sanity,2.21,$(VENV312),3.12)
 
+# ansible-lint resolves the playbooks' modules and module_defaults groups through the checkout link.
 lint: venv
 	@$(call stage,ansible-lint (production profile))
-	env -u PYTHONPATH -u ANSIBLE_COLLECTIONS_PATH PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint
+	env -u PYTHONPATH ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS)" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint
 
 # Run from the collection root: molecule finds galaxy.yml and takes its scenarios from extensions/molecule/.
 molecule: venv
