@@ -29,8 +29,8 @@ TARBALL := .build/dist/$(NAMESPACE)-$(NAME)-$(VERSION).tar.gz
 COLLECTIONS := $(CURDIR)/.build/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/$(NAMESPACE)/$(NAME)
 
-# What pytest, ansible-playbook and the demo see. Sanity, lint and the build check set their own
-# environment on purpose: they must look at the shipped copy, not at this link.
+# What pytest, ansible-playbook and the demo see. Sanity and the build check set their own environment
+# on purpose: they must look at the shipped copy, not at this link.
 dev_env = PATH="$(CURDIR)/$(1)/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/$(1)" \
 	ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS)" PYTHONPATH="$(COLLECTIONS)"
 
@@ -41,7 +41,7 @@ REQUIREMENTS := requirements.txt test-requirements.txt \
 PYTEST_LOGS := tests/output/pytest
 stage = printf '\n\033[1m==> %s\033[0m  (%s)\n' "$(1)" "$$(date +%T)"
 
-.PHONY: help venv link test demo emulator-tests unit unit312 integration sanity sanity-2.19 sanity-2.21 \
+.PHONY: help venv link test demo emulator-tests unit integration sanity sanity-2.19 sanity-2.21 \
 	lint molecule build tarball summary clean
 
 help:
