@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / ".build" / "collections"
 sys.path.insert(0, str(COLLECTIONS))
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, http, services  # noqa: E402
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, transport, services  # noqa: E402
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings  # noqa: E402
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient  # noqa: E402
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient  # noqa: E402
@@ -61,7 +61,7 @@ def clients(info: dict):
     base = info["base_url"]
     settings = ConnectionSettings(tenant_id=tenant["id"], client_id=app["client_id"], client_secret=app["secret"],
                                   authority_url=base, graph_url=base, exchange_url=base, ca_path=info["ca_path"])
-    session = http.build_session(settings)
+    session = transport.build_session(settings)
     tokens = auth.TokenProvider(settings, session)
     return tenant, ExchangeClient(session, tokens, settings), GraphClient(session, tokens, settings)
 

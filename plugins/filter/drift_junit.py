@@ -37,7 +37,7 @@ _value:
   type: str
 """
 
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 from ansible.errors import AnsibleFilterError
 

@@ -7,7 +7,7 @@ ExchangeOnlineManagement v3)."""
 
 from __future__ import annotations
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import http
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     AuthenticationError,
     ExchangeCommandError,
@@ -100,7 +100,7 @@ class ExchangeClient:
         raise M365Error("%s kept returning pages after %s pages" % (cmdlet, MAX_PAGES))
 
     def _post(self, cmdlet, url, body, identity):
-        response = http.send(self.session, "POST", url, headers=self._headers(cmdlet), json=body)
+        response = transport.send(self.session, "POST", url, headers=self._headers(cmdlet), json=body)
         decoded = parse_json_body(response.text)
         if response.status_code < 400:
             if not isinstance(decoded, dict):
@@ -134,7 +134,7 @@ class ExchangeClient:
             return PermissionDeniedError(message, status=status, code=code, request_id=request_id,
                                          permission="Exchange.ManageAsApp + Exchange Administrator role",
                                          operation=cmdlet)
-        if status in http.THROTTLING_STATUSES:
+        if status in transport.THROTTLING_STATUSES:
             return ThrottledError("Exchange Online kept throttling %s in tenant %s after every retry: %s"
                                   % (cmdlet, tenant, text or outer), status=status, code=code,
                                   request_id=request_id, retry_after=response.headers.get("Retry-After"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import http
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     AuthenticationError,
     M365Error,
@@ -73,7 +73,7 @@ def graph_error(status, body, operation, permission=None, identity=None, tenant=
         subject = identity or operation
         return NotFoundError("%s not found%s (%s)" % (subject, where, text), status=status, code=code,
                              request_id=request_id, identity=identity)
-    if status in http.THROTTLING_STATUSES:
+    if status in transport.THROTTLING_STATUSES:
         return ThrottledError("Graph kept throttling %s%s after every retry: %s" % (operation, where, text),
                               status=status, code=code, request_id=request_id, retry_after=retry_after)
     return M365Error("Graph failed %s%s: HTTP %s %s: %s" % (operation, where, status, code or "", text),
@@ -84,7 +84,7 @@ def _retry_after_seconds(headers, default):
     for name, value in (headers or {}).items():
         if name.lower() == "retry-after":
             try:
-                return min(max(float(value), 0.0), http.MAX_RETRY_AFTER)
+                return min(max(float(value), 0.0), transport.MAX_RETRY_AFTER)
             except (TypeError, ValueError):
                 return default
     return default
@@ -98,7 +98,7 @@ class GraphClient:
         self.base = settings.graph_base
         self.scope = settings.endpoints.graph_scope
         self.events = events
-        self.sleep = sleep or http.sleep
+        self.sleep = sleep or transport.sleep
         self.batch_concurrency = batch_concurrency
 
     def _headers(self):
@@ -117,7 +117,7 @@ class GraphClient:
         kwargs = {"headers": self._headers(), "params": params}
         if body is not None:
             kwargs["json"] = body
-        response = http.send(self.session, method, url, **kwargs)
+        response = transport.send(self.session, method, url, **kwargs)
         decoded = parse_json_body(response.text)
         if response.status_code >= 400:
             raise graph_error(response.status_code, decoded, operation, permission=permission, identity=identity,
@@ -179,8 +179,8 @@ class GraphClient:
                 status = int(reply.get("status") or 0)
                 headers = reply.get("headers") or {}
                 body = reply.get("body")
-                if status in http.THROTTLING_STATUSES and attempt < self.settings.max_retries:
-                    throttled.append((index, _retry_after_seconds(headers, http.BACKOFF_FACTOR * 2 ** attempt)))
+                if status in transport.THROTTLING_STATUSES and attempt < self.settings.max_retries:
+                    throttled.append((index, _retry_after_seconds(headers, transport.BACKOFF_FACTOR * 2 ** attempt)))
                     continue
                 results[index] = self._result(requests[index], status, headers, body)
             if not throttled:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, http
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
     CONNECTION_REQUIRED_ONE_OF,
@@ -36,11 +36,11 @@ class M365Module:
             required_one_of=list(CONNECTION_REQUIRED_ONE_OF) + list(required_one_of or []),
             **kwargs
         )
-        for name, error in (("requests", http.REQUESTS_IMPORT_ERROR), ("msal", auth.MSAL_IMPORT_ERROR)):
+        for name, error in (("requests", transport.REQUESTS_IMPORT_ERROR), ("msal", auth.MSAL_IMPORT_ERROR)):
             if error is not None:
                 self.ansible.fail_json(msg=missing_required_lib(name), exception=error)
         self.settings = ConnectionSettings.from_params(self.params)
-        self.retry_events = http.RetryEvents()
+        self.retry_events = transport.RetryEvents()
         self._session = None
         self._tokens = None
         self._graph = None
@@ -60,7 +60,7 @@ class M365Module:
     @property
     def session(self):
         if self._session is None:
-            self._session = http.build_session(self.settings, self.retry_events)
+            self._session = transport.build_session(self.settings, self.retry_events)
             self._tokens = auth.TokenProvider(self.settings, self._session)
         return self._session
 
@@ -81,7 +81,7 @@ class M365Module:
         result["retries"] = self.retry_events.as_list()
         if self.retry_events.throttled:
             self.warn("Microsoft 365 throttled %d request(s) for tenant %s; they were retried (see 'retries')."
-                      % (sum(1 for event in result["retries"] if event.get("status") in http.THROTTLING_STATUSES),
+                      % (sum(1 for event in result["retries"] if event.get("status") in transport.THROTTLING_STATUSES),
                          self.settings.tenant_id))
         if self._exchange is not None:
             for warning in self._exchange.write_warnings:

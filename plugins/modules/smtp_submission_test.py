@@ -290,7 +290,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, http
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
     ConnectionSettings,
@@ -325,7 +325,7 @@ def argument_spec():
 
 def request_token(module):
     """An Exchange Online token through the collection's shared auth (MSAL, client credentials)."""
-    for name, error in (("requests", http.REQUESTS_IMPORT_ERROR), ("msal", auth.MSAL_IMPORT_ERROR)):
+    for name, error in (("requests", transport.REQUESTS_IMPORT_ERROR), ("msal", auth.MSAL_IMPORT_ERROR)):
         if error is not None:
             module.fail_json(msg=missing_required_lib(name) + " (needed to request an OAuth token; or give "
                                                               "access_token)", exception=error)
@@ -337,7 +337,7 @@ def request_token(module):
         module.fail_json(msg="auth_mode=oauth without access_token needs %s to request a token for %s"
                          % (", ".join(missing), params["username"]))
     settings = ConnectionSettings.from_params(params)
-    session = http.build_session(settings)
+    session = transport.build_session(settings)
     return auth.TokenProvider(settings, session).token(settings.endpoints.exchange_scope)
 
 

@@ -98,8 +98,8 @@ def test_tenant_settings_check_mode_then_apply(run_play, tenant):
     assert checked[0]["diff"] == {"before": {"security_defaults": "enabled"}, "after": {"security_defaults": "disabled"}}
     assert writing_requests(run.requests[0] + run.requests[1]) == []
 
-    assert [(result["before"], result["after"]) for result in applied] == [("enabled", "disabled"),
-                                                                         ("disabled", "enabled")]
+    assert [(result["before"], result["after"]) for result in applied] == [
+        ("enabled", "disabled"), ("disabled", "enabled")]
     with tenant.store.lock:
         assert contoso(tenant).security_defaults_enabled is False
         assert contoso(tenant).transport_smtp_auth_disabled is False
@@ -109,8 +109,8 @@ def test_tenant_settings_check_mode_then_apply(run_play, tenant):
 
 
 def test_per_user_mfa_enabled_is_satisfied_by_enforced(run_play, tenant):
-    result = run_play([{"m365ops.smtp_auth.per_user_mfa": {"users": ["admin@contoso.com", "erp@contoso.com"],
-                                                          "state": "enabled"}}])[0]
+    result = run_play([{"m365ops.smtp_auth.per_user_mfa": {
+        "users": ["admin@contoso.com", "erp@contoso.com"], "state": "enabled"}}])[0]
     assert result["changed"] is False
     assert [item["after"] for item in result["results"]] == ["enforced", "enabled"]
     assert writes(tenant) == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import urllib3.util.retry
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import http
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient
@@ -57,8 +57,8 @@ def make_settings(url, **overrides):
 def clients():
     def build(url, **overrides):
         settings = make_settings(url, **overrides)
-        events = http.RetryEvents()
-        session = http.build_session(settings, events)
+        events = transport.RetryEvents()
+        session = transport.build_session(settings, events)
         tokens = StaticTokens()
         return (GraphClient(session, tokens, settings, events=events),
                 ExchangeClient(session, tokens, settings, events=events), events)

@@ -78,7 +78,7 @@ def test_missing_file_is_named(tmp_path):
 def test_token_endpoint_failing_with_5xx_is_a_clear_error_not_a_traceback():
     # MSAL raises instead of returning an error reply when the token endpoint answers 5xx.
     from m365_emulator.server import Emulator
-    from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, http
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, transport
     from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
 
     with Emulator(smtp_port=None) as emulator:
@@ -90,7 +90,7 @@ def test_token_endpoint_failing_with_5xx_is_a_clear_error_not_a_traceback():
             authority_url=emulator.base_url, graph_url=emulator.base_url, exchange_url=emulator.base_url,
             ca_path=emulator.ca_path, validate_certs=True, timeout=10, max_retries=0))
         emulator.add_fault({"path": r"/oauth2/v2\.0/token$", "status": 500, "count": 1})
-        provider = auth.TokenProvider(settings, http.build_session(settings))
+        provider = auth.TokenProvider(settings, transport.build_session(settings))
         with pytest.raises(M365Error) as raised:
             provider.token("https://graph.microsoft.com/.default")
     assert "failed to issue a token" in str(raised.value)

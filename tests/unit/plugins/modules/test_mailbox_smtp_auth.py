@@ -33,7 +33,11 @@ class FakeExchange:
 def module(exchange, check_mode=False, **params):
     return SimpleNamespace(exchange=exchange, check_mode=check_mode, params=params,
                            settings=SimpleNamespace(tenant_id="contoso.onmicrosoft.com"),
-                           fail=lambda msg, **kwargs: (_ for _ in ()).throw(AssertionError(msg)))
+                           fail=refuse)
+
+
+def refuse(msg, **result):
+    raise AssertionError(msg)
 
 
 def test_exclusive_sets_undeclared_enabled_mailboxes_to_inherit():
