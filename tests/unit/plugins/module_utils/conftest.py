@@ -28,7 +28,7 @@ def sleeps(monkeypatch):
     """Waits urllib3 and the batch retry would have made, recorded instead of slept."""
     recorded = []
     monkeypatch.setattr(urllib3.util.retry.time, "sleep", recorded.append)
-    monkeypatch.setattr(http, "sleep", recorded.append)
+    monkeypatch.setattr(transport, "sleep", recorded.append)
     return recorded
 
 
