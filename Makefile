@@ -42,13 +42,14 @@ PYTEST_LOGS := tests/output/pytest
 stage = printf '\n\033[1m==> %s\033[0m  (%s)\n' "$(1)" "$$(date +%T)"
 
 .PHONY: help venv link test demo emulator-tests unit integration sanity sanity-2.19 sanity-2.21 \
-	lint molecule build tarball summary clean
+	lint molecule build tarball summary benchmark clean
 
 help:
 	@echo "make demo          set up, then show the collection fixing SMTP AUTH on the local emulator"
 	@echo "make test          set up, then run every test stage (stops at the first failure)"
 	@echo "make venv          create/update .venv (ansible-core 2.19) and .venv312 (ansible-core 2.21)"
 	@echo "make emulator-tests | unit | integration | sanity | lint | molecule | build"
+	@echo "make benchmark     bulk reads against one request per mailbox, on a large emulated tenant"
 	@echo "make clean         remove virtualenvs, build output and test output"
 
 # ---------------------------------------------------------------------------------------------- setup
@@ -183,6 +184,12 @@ demo: venv
 		echo "make demo: scripts/demo.sh is not in this checkout yet, so there is no demo to run." >&2; exit 1; \
 	fi
 	$(call dev_env,$(VENV)) bash scripts/demo.sh
+
+# ---------------------------------------------------------------------------------------------- benchmark
+
+# Figures, not a test: BENCHMARK_ARGS="--mailboxes 50000 --latency-ms 80" to change the tenant.
+benchmark: venv
+	$(call dev_env,$(VENV)) python benchmarks/bulk_reads.py $(BENCHMARK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV312) .build tests/output .pytest_cache emulator/*.egg-info
