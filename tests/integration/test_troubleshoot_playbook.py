@@ -31,9 +31,11 @@ def emulator():
         yield running
 
 
-def run_troubleshoot(emulator, tmp_path, mailboxes, check=False, recipient=""):
-    """ansible-playbook on the shipped playbook with a one-tenant inventory; returns the printed paragraphs."""
+def run_troubleshoot(emulator, tmp_path, mailboxes, check=False, recipient="", endpoint_in_inventory=False):
+    """ansible-playbook on the shipped playbook with a one-tenant inventory; returns the printed paragraphs.
+    The submission endpoint is given with -e, or as the tenant's host vars with ``endpoint_in_inventory``."""
     env = connection_env(emulator)
+    endpoint = {"troubleshoot_smtp_host": emulator.smtp_host, "troubleshoot_smtp_port": emulator.smtp_port}
     inventory = {"m365_tenants": {"hosts": {"contoso": {
         "relay_accounts_mailboxes": mailboxes,
         "relay_accounts_connection": {
@@ -42,6 +44,7 @@ def run_troubleshoot(emulator, tmp_path, mailboxes, check=False, recipient=""):
             "graph_url": env["M365_GRAPH_URL"], "exchange_url": env["M365_EXCHANGE_URL"],
             "ca_path": env["M365_CA_PATH"]},
         "ansible_python_interpreter": sys.executable,
+        **(endpoint if endpoint_in_inventory else {}),
     }}}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "passwords.yml").write_text(yaml.safe_dump({"troubleshoot_passwords": PASSWORDS}))
@@ -55,8 +58,7 @@ def run_troubleshoot(emulator, tmp_path, mailboxes, check=False, recipient=""):
     })
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
                str(REPO / "playbooks" / "troubleshoot.yml"), "-e", "@" + str(tmp_path / "passwords.yml"),
-               "-e", json.dumps({"troubleshoot_smtp_host": emulator.smtp_host,
-                                 "troubleshoot_smtp_port": emulator.smtp_port,
+               "-e", json.dumps({**({} if endpoint_in_inventory else endpoint),
                                  "troubleshoot_recipient": recipient})]
     if check:
         command.append("--check")
@@ -117,7 +119,9 @@ def test_fixed_mailbox_reads_ok_and_its_message_is_accepted(emulator, tmp_path):
         tenant.security_defaults_enabled = False
         tenant.find_user("scanner@contoso.com").smtp_client_authentication_disabled = False
 
-    completed = run_troubleshoot(emulator, tmp_path, ["scanner@contoso.com"], recipient="it-team@contoso.com")
+    # The endpoint comes from the inventory here: the playbook's own defaults must not override host vars.
+    completed = run_troubleshoot(emulator, tmp_path, ["scanner@contoso.com"], recipient="it-team@contoso.com",
+                                 endpoint_in_inventory=True)
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     (message,) = paragraphs(completed.stdout)
