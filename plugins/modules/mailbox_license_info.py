@@ -24,6 +24,7 @@ options:
     required: true
 extends_documentation_fragment:
   - m365ops.smtp_auth.connection
+  - m365ops.smtp_auth.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -31,11 +32,6 @@ attributes:
   diff_mode:
     support: none
     description: Changes nothing, so there is nothing to compare.
-  action_group:
-    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - m365ops.smtp_auth.m365
 notes:
   - "Permissions: Microsoft Graph C(User.Read.All)."
 seealso:

@@ -40,6 +40,7 @@ options:
     default: false
 extends_documentation_fragment:
   - m365ops.smtp_auth.connection
+  - m365ops.smtp_auth.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -47,11 +48,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows each mailbox's state before and after.
-  action_group:
-    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - m365ops.smtp_auth.m365
 notes:
   - "Permissions: Exchange.ManageAsApp and the Exchange Administrator role."
   - Up to 25 mailboxes are read one by one; more, or O(exclusive=true), read the tenant's whole mailbox list once.

@@ -26,6 +26,7 @@ options:
     choices: [disabled, enabled]
 extends_documentation_fragment:
   - m365ops.smtp_auth.connection
+  - m365ops.smtp_auth.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -33,11 +34,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the organisation-wide state before and after.
-  action_group:
-    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - m365ops.smtp_auth.m365
 notes:
   - "Permissions: Exchange.ManageAsApp and the Exchange Administrator role."
 seealso:

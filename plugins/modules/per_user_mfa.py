@@ -33,6 +33,7 @@ options:
     choices: [disabled, enabled, enforced]
 extends_documentation_fragment:
   - m365ops.smtp_auth.connection
+  - m365ops.smtp_auth.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -40,11 +41,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows each user's state before and after.
-  action_group:
-    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - m365ops.smtp_auth.m365
 notes:
   - "Permissions: Microsoft Graph C(Policy.Read.All) to read, C(Policy.ReadWrite.AuthenticationMethod) to change."
   - Uses the Microsoft Graph beta endpoint C(/users/{id}/authentication/requirements), the only API for this setting.

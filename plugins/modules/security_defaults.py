@@ -23,6 +23,7 @@ options:
     choices: [disabled, enabled]
 extends_documentation_fragment:
   - m365ops.smtp_auth.connection
+  - m365ops.smtp_auth.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -30,11 +31,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the policy state before and after.
-  action_group:
-    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - m365ops.smtp_auth.m365
 notes:
   - "Permissions: Microsoft Graph C(Policy.Read.All) to read; C(Policy.Read.All) and
     C(Policy.ReadWrite.ConditionalAccess) to change."

@@ -54,6 +54,7 @@ options:
     type: str
 extends_documentation_fragment:
   - m365ops.smtp_auth.connection
+  - m365ops.smtp_auth.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -61,11 +62,6 @@ attributes:
   diff_mode:
     support: none
     description: Nothing is changed, so there is no diff.
-  action_group:
-    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - m365ops.smtp_auth.m365
 notes:
   - "Permissions, all read-only: Microsoft Graph C(Policy.Read.All) (security defaults, Conditional Access,
     per-user MFA) and C(User.Read.All) (licences); Exchange Online C(Exchange.ManageAsApp) with a role that may

@@ -109,6 +109,7 @@ options:
     default: 30
 extends_documentation_fragment:
   - m365ops.smtp_auth.connection
+  - m365ops.smtp_auth.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -116,11 +117,6 @@ attributes:
   diff_mode:
     support: none
     description: Nothing is changed, so there is no diff.
-  action_group:
-    description: Use C(group/m365ops.smtp_auth.m365) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - m365ops.smtp_auth.m365
 notes:
   - The probe speaks SMTP with Python's C(smtplib); the transcript comes from its send and reply hooks.
   - "Basic authentication for SMTP AUTH is being retired (December 2026 for existing tenants); the answer then is
