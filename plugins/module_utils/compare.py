@@ -25,6 +25,15 @@ def setting_result(name, before, after, changed):
     }
 
 
+def converge_setting(name, desired, read, write, check_mode):
+    """Read one tenant-wide setting, and write ``desired`` only when it differs (never in check mode)."""
+    before = read()
+    changed = before != desired
+    if changed and not check_mode:
+        write(desired)
+    return setting_result(name, before, desired, changed)
+
+
 def item_result(identity, found=True, before=None, after=None, changed=False, failed=False, msg="", **extra):
     """One entry of a bulk module's ``results``."""
     result = {

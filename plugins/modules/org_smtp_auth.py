@@ -78,17 +78,15 @@ error:
 """
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import services
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import setting_result
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import converge_setting
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
 
 def manage(module):
-    desired = module.params["state"]
-    before = services.read_org_smtp_auth(module.exchange)
-    changed = before != desired
-    if changed and not module.check_mode:
-        services.write_org_smtp_auth(module.exchange, desired)
-    return setting_result("smtp_auth", before, desired, changed)
+    return converge_setting("smtp_auth", module.params["state"],
+                            read=lambda: services.read_org_smtp_auth(module.exchange),
+                            write=lambda state: services.write_org_smtp_auth(module.exchange, state),
+                            check_mode=module.check_mode)
 
 
 def main():

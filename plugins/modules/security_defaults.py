@@ -79,17 +79,15 @@ error:
 """
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import services
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import setting_result
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import converge_setting
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
 
 def manage(module):
-    desired = module.params["state"]
-    before = services.read_security_defaults(module.graph)
-    changed = before != desired
-    if changed and not module.check_mode:
-        services.write_security_defaults(module.graph, desired)
-    return setting_result("security_defaults", before, desired, changed)
+    return converge_setting("security_defaults", module.params["state"],
+                            read=lambda: services.read_security_defaults(module.graph),
+                            write=lambda state: services.write_security_defaults(module.graph, state),
+                            check_mode=module.check_mode)
 
 
 def main():
