@@ -20,6 +20,7 @@ import errno
 import smtplib
 import socket
 import ssl
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -105,28 +106,29 @@ class TranscriptSMTP(smtplib.SMTP):
         return code, message
 
 
-class ProbeSettings(object):
+@dataclass
+class ProbeSettings:
     """What to test. ``access_token`` is used for ``auth_mode: oauth``, ``password`` for ``basic``;
     ``auth_mode: none`` submits without authenticating, the way a device set up for anonymous mail does."""
 
-    def __init__(self, host="smtp.office365.com", port=587, username=None, auth_mode="basic", password=None,
-                 access_token=None, sender=None, recipient=None, subject="SMTP AUTH test", body=None,
-                 send_message=True, timeout=30, ca_path=None, validate_certs=True, local_hostname=None):
-        self.host = host
-        self.port = port
-        self.username = username
-        self.auth_mode = auth_mode
-        self.password = password
-        self.access_token = access_token
-        self.sender = sender or username
-        self.recipient = recipient
-        self.subject = subject
-        self.body = body
-        self.send_message = send_message
-        self.timeout = timeout
-        self.ca_path = ca_path
-        self.validate_certs = validate_certs
-        self.local_hostname = local_hostname
+    host: str = "smtp.office365.com"
+    port: int = 587
+    username: str | None = None
+    auth_mode: str = "basic"
+    password: str | None = None
+    access_token: str | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    subject: str = "SMTP AUTH test"
+    body: str | None = None
+    send_message: bool = True
+    timeout: float = 30
+    ca_path: str | None = None
+    validate_certs: bool = True
+    local_hostname: str | None = None
+
+    def __post_init__(self):
+        self.sender = self.sender or self.username
 
 
 class _Stop(Exception):
