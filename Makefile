@@ -98,7 +98,7 @@ define run_pytest
 	@mkdir -p $(PYTEST_LOGS) tests/output/junit
 	$(call dev_env,$(3)) $(3)/bin/python -m pytest -ra --junitxml=tests/output/junit/$(2).xml $(4) \
 		2>&1 | tee $(PYTEST_LOGS)/$(2).log
-	@if ! tail -n 1 $(PYTEST_LOGS)/$(2).log | grep -Eq '[0-9]+ passed'; then \
+	@if ! grep -Eq '[0-9]+ passed' <<<"$$(tail -n 1 $(PYTEST_LOGS)/$(2).log)"; then \
 		echo "$(1): no test passed" >&2; exit 1; \
 	fi
 endef
@@ -179,7 +179,8 @@ summary:
 
 # ---------------------------------------------------------------------------------------------- demo
 
-demo: venv
+# The demo needs only .venv (Python 3.11 / ansible-core 2.19), not the Python 3.12 environment.
+demo: $(VENV)/.installed link
 	@if [ ! -f scripts/demo.sh ]; then \
 		echo "make demo: scripts/demo.sh is not in this checkout yet, so there is no demo to run." >&2; exit 1; \
 	fi
@@ -188,7 +189,7 @@ demo: venv
 # ---------------------------------------------------------------------------------------------- benchmark
 
 # Figures, not a test: BENCHMARK_ARGS="--mailboxes 50000 --latency-ms 80" to change the tenant.
-benchmark: venv
+benchmark: $(VENV)/.installed link
 	$(call dev_env,$(VENV)) python benchmarks/bulk_reads.py $(BENCHMARK_ARGS)
 
 clean:

@@ -10,7 +10,7 @@ unwanted='^(\./)?(emulator|benchmarks|scripts|\.ci|\.build|\.venv[^/]*|\.git[^/]
 found=$(tar -tzf "$tarball" | grep -E "$unwanted" || true)
 if [ -n "$found" ]; then
     echo "$tarball contains files that must not ship (extend build_ignore in galaxy.yml):" >&2
-    echo "$found" | head -n 20 >&2
+    sed -n 1,20p <<<"$found" >&2
     exit 1
 fi
 echo "$tarball: $(tar -tzf "$tarball" | wc -l) entries, no development files"

@@ -36,4 +36,6 @@ echo "setup: installing requirements into $venv ($ansible_core)"
 "$venv/bin/python" -m pip check
 
 bash scripts/ansible-test-pip.sh "$venv"
-"$venv/bin/ansible" --version | head -n 1
+# Captured, then cut: piping into `head` would let ansible die of a broken pipe under pipefail.
+ansible_version=$("$venv/bin/ansible" --version)
+echo "${ansible_version%%$'\n'*}"
