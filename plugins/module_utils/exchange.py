@@ -30,6 +30,11 @@ MAX_PAGES = 10000
 EXCHANGE_PERMISSION = ("the Office 365 Exchange Online application permission Exchange.ManageAsApp (admin "
                        "consent granted) and the Entra role Exchange Administrator assigned to the app's "
                        "service principal")
+# Sent on every page that has a next one. Microsoft's ExchangeOnlineManagement drops exactly this sentence
+# while a nextLink follows (its FilterWarningsInPagination) and surfaces every other warning; on the last
+# page, or with no link, it means the result really was cut short.
+MORE_RESULTS_WARNING = ("There are more results available than are currently displayed. To view them, "
+                        "increase the value for the ResultSize parameter.")
 NOT_FOUND_EXCEPTIONS = frozenset((
     "ManagementObjectNotFoundException",
     "ManagementObjectNotFoundInOrgException",
@@ -81,7 +86,9 @@ class ExchangeClient:
         url = self.url
         for _page_number in range(MAX_PAGES):
             reply = self._post(cmdlet, url, body, identity)
-            warnings = [text for text in (reply.get("@adminapi.warnings") or []) if text]
+            next_link = reply.get("@odata.nextLink")
+            warnings = [text for text in (reply.get("@adminapi.warnings") or [])
+                        if text and not (next_link and text.strip() == MORE_RESULTS_WARNING)]
             if warnings:
                 if is_read:
                     raise TruncatedResultError(
@@ -94,7 +101,7 @@ class ExchangeClient:
                 records.extend(strip_annotations(item) for item in value if isinstance(item, dict))
             elif isinstance(value, dict):
                 records.append(strip_annotations(value))
-            url = reply.get("@odata.nextLink")
+            url = next_link
             if not url:
                 return records
         raise M365Error("%s kept returning pages after %s pages" % (cmdlet, MAX_PAGES))
@@ -144,7 +151,9 @@ class ExchangeClient:
                 "nothing was changed" % (cmdlet, tenant, text or outer),
                 status=status, code=code, request_id=request_id, cmdlet=cmdlet)
         short_type = short_exception_type(exception_type)
-        if short_type in NOT_FOUND_EXCEPTIONS:
+        # A captured not-found is HTTP 404 with code NotFound and the exception inside details[0].message;
+        # the status and code alone are enough when a detail comes in another form.
+        if short_type in NOT_FOUND_EXCEPTIONS or (status == 404 and code == "NotFound"):
             return ExchangeObjectNotFoundError(
                 "%s: %s not found in tenant %s (%s)" % (cmdlet, identity or "object", tenant, text),
                 identity=identity, status=status, code=code, request_id=request_id, cmdlet=cmdlet,

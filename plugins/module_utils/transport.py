@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 import time
 import traceback
@@ -30,6 +32,7 @@ THROTTLING_STATUSES = frozenset((429, 503))
 # A Retry-After longer than this is capped: a play waits, it does not hang for an hour.
 MAX_RETRY_AFTER = 300
 BACKOFF_FACTOR = 1.0
+_FRACTIONAL_SECONDS = re.compile(r"^\s*[0-9]*\.[0-9]+\s*$")
 
 
 class RetryEvents:
@@ -70,6 +73,13 @@ class RecordingRetry(Retry):
         retry = super().new(**kwargs)
         retry.events = self.events
         return retry
+
+    def parse_retry_after(self, retry_after):
+        # Microsoft's Exchange module parses Retry-After as a double, so a fractional value may come;
+        # urllib3 accepts only whole seconds or an HTTP date and raises on anything else. Round up.
+        if _FRACTIONAL_SECONDS.match(retry_after):
+            retry_after = str(math.ceil(float(retry_after)))
+        return super().parse_retry_after(retry_after)
 
     def get_retry_after(self, response):
         seconds = super().get_retry_after(response)

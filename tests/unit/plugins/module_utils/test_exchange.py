@@ -126,3 +126,65 @@ def test_forbidden_html_page_explains_the_exchange_permission(serve, clients):
     message = str(caught.value)
     assert "Exchange.ManageAsApp" in message and "Exchange Administrator" in message
     assert "Access is denied." in message and "<h1>" not in message
+
+
+MORE_RESULTS = ("There are more results available than are currently displayed. To view them, increase the "
+                "value for the ResultSize parameter.")
+
+
+def paged(server, first_page_warnings, last_page_warnings=None):
+    def answer(method, path, body, headers):
+        if "page=2" in path:
+            return reply([{"Name": "b"}], warnings=last_page_warnings)
+        return reply([{"Name": "a"}], warnings=first_page_warnings, next_link=server.url + PATH + "?page=2")
+    return answer
+
+
+def test_the_more_results_sentence_is_normal_on_a_page_with_a_next_link(serve, clients):
+    # What the service sends on every page of a tenant with more than 1,000 mailboxes.
+    server = serve(lambda *args: None)
+    server.answer = paged(server, [MORE_RESULTS])
+    _graph, exchange, _events = clients(server.url)
+    assert [record["Name"] for record in exchange.invoke("Get-CASMailbox", unlimited=True)] == ["a", "b"]
+
+
+def test_the_more_results_sentence_on_the_last_page_means_truncated(serve, clients):
+    server = serve(lambda *args: None)
+    server.answer = paged(server, [MORE_RESULTS], [MORE_RESULTS])
+    _graph, exchange, _events = clients(server.url)
+    with pytest.raises(TruncatedResultError) as caught:
+        exchange.invoke("Get-CASMailbox", unlimited=True)
+    assert caught.value.warnings == [MORE_RESULTS]
+
+
+def test_any_other_warning_on_a_page_with_a_next_link_means_truncated(serve, clients):
+    server = serve(lambda *args: None)
+    server.answer = paged(server, [MORE_RESULTS, "The recipient scope was restricted."])
+    _graph, exchange, _events = clients(server.url)
+    with pytest.raises(TruncatedResultError) as caught:
+        exchange.invoke("Get-CASMailbox", unlimited=True)
+    assert caught.value.warnings == ["The recipient scope was restricted."]
+
+
+def test_the_captured_not_found_shape_is_not_found(serve, clients):
+    detail = ("Ex6F9304|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|The operation "
+              "couldn't be performed because object 'ghost@contoso.com' couldn't be found on 'srv'.")
+    body = {"error": {"code": "NotFound", "message": "Error executing cmdlet",
+                      "details": [{"code": "Client", "target": "", "message": detail}],
+                      "innererror": {"message": detail, "type": "Microsoft.Exchange.Admin.OData.Core.ODataServiceException",
+                                     "stacktrace": "", "internalexception": {
+                                         "message": detail, "stacktrace": "",
+                                         "type": "Microsoft.Exchange.Admin.OData.Core.DirectInvokeCmdletExecutionException"}},
+                      "@adminapi.warnings": []}}
+    server = serve(lambda *args: (404, body, None))
+    _graph, exchange, _events = clients(server.url)
+    with pytest.raises(ExchangeObjectNotFoundError) as caught:
+        exchange.invoke("Get-CASMailbox", {"Identity": "ghost@contoso.com"})
+    assert caught.value.identity == "ghost@contoso.com" and caught.value.status == 404
+
+
+def test_a_404_not_found_without_a_parsable_detail_is_still_not_found(serve, clients):
+    server = serve(lambda *args: (404, {"error": {"code": "NotFound", "message": "Error executing cmdlet"}}, None))
+    _graph, exchange, _events = clients(server.url)
+    with pytest.raises(ExchangeObjectNotFoundError):
+        exchange.invoke("Get-User", {"Identity": "ghost@contoso.com"})

@@ -91,3 +91,14 @@ def test_every_request_carries_a_client_request_id(serve):
     server = serve(answers((200, {}, None)))
     transport.send(transport.build_session(make_settings(server.url)), "GET", server.url + "/x")
     assert server.requests[0]["headers"].get("client-request-id")
+
+
+def test_fractional_retry_after_is_rounded_up_not_a_crash(serve, sleeps):
+    # Microsoft's Exchange module reads Retry-After as a double; urllib3 refuses "1.5" as a header.
+    server = serve(answers((429, {"error": {}}, {"Retry-After": "1.5"}), (200, {"ok": True}, None)))
+    events = transport.RetryEvents()
+    session = transport.build_session(make_settings(server.url), events)
+    response = transport.send(session, "POST", server.url + "/adminapi/beta/t/InvokeCommand", json={})
+    assert response.status_code == 200
+    assert 2 in sleeps
+    assert [event["wait"] for event in events.as_list()] == [2.0]
