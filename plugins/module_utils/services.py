@@ -33,14 +33,23 @@ PERMISSIONS = {
     "user_read": "User.Read.All",
 }
 
-# Service plans with service "exchange". FOUNDATION comes with many non-mailbox licences and gives no mailbox.
-EXCHANGE_PLAN_NAMES = {
+# The enabled service plans that give a user an Exchange Online mailbox. ``service: "exchange"`` alone is not
+# enough: Defender for Office 365, Bookings, records management, Exchange Foundation and others carry it too and
+# give no mailbox. Plan ids from Microsoft's licensing service plan reference (the GOV ones as listed by Maester).
+MAILBOX_PLAN_NAMES = {
     "9aaf7827-d63c-4b61-89c3-182f06f82e5c": "EXCHANGE_S_STANDARD",
     "efb87545-963c-4e0d-99df-69c6916d9eb0": "EXCHANGE_S_ENTERPRISE",
     "4a82b400-a79f-41a4-b4e2-e94f5787b113": "EXCHANGE_S_DESKLESS",
-    "113feb6c-3fe4-4440-bddc-54d774bf0318": "EXCHANGE_S_FOUNDATION",
+    "1126bef5-da20-4f07-b45e-ad25d2581aa8": "EXCHANGE_S_ESSENTIALS",
+    "e9b4930a-925f-45e2-ac2a-3f7788ca6fdd": "EXCHANGE_S_STANDARD_GOV",
+    "8c3069c0-ccdb-44be-ab77-986203a67df2": "EXCHANGE_S_ENTERPRISE_GOV",
 }
-NON_MAILBOX_EXCHANGE_PLANS = frozenset(("113feb6c-3fe4-4440-bddc-54d774bf0318",))
+# Names of a few common exchange-service plans that give no mailbox, so a result can show them by name.
+OTHER_EXCHANGE_PLAN_NAMES = {
+    "113feb6c-3fe4-4440-bddc-54d774bf0318": "EXCHANGE_S_FOUNDATION",
+    "f20fedf3-f3c3-43c3-8267-2bfdd51c0939": "ATP_ENTERPRISE",
+    "199a5c09-e0ca-4e37-8f7c-b05d533e1ea2": "MICROSOFTBOOKINGS",
+}
 
 MFA_STATES = ("disabled", "enabled", "enforced")
 # A user set to "enabled" who registers a method turns "enforced" on their own.
@@ -203,20 +212,35 @@ def write_mfa_states(graph, changes):
 
 # ---- licences (Graph) -------------------------------------------------------------------------------
 
-def mailbox_plans(assigned_plans):
-    """The enabled Exchange plans that give a mailbox, as ``[{service_plan_id, name}]``."""
-    plans = []
+def exchange_plans(assigned_plans):
+    """The enabled plans of service ``exchange``, split into those that give a mailbox and the others, each
+    as ``[{service_plan_id, name}]`` (``name`` None for a plan id this collection does not know)."""
+    mailbox, other = [], []
     for plan in assigned_plans or []:
+        if str(plan.get("service") or "").lower() != "exchange" or plan.get("capabilityStatus") != "Enabled":
+            continue
         plan_id = str(plan.get("servicePlanId") or "").lower()
-        if (str(plan.get("service") or "").lower() == "exchange"
-                and plan.get("capabilityStatus") == "Enabled"
-                and plan_id not in NON_MAILBOX_EXCHANGE_PLANS):
-            plans.append({"service_plan_id": plan_id, "name": EXCHANGE_PLAN_NAMES.get(plan_id)})
-    return plans
+        if plan_id in MAILBOX_PLAN_NAMES:
+            mailbox.append({"service_plan_id": plan_id, "name": MAILBOX_PLAN_NAMES[plan_id]})
+        else:
+            other.append({"service_plan_id": plan_id, "name": OTHER_EXCHANGE_PLAN_NAMES.get(plan_id)})
+    return mailbox, other
+
+
+def license_record(user):
+    """What the licence read found for one Graph user object."""
+    mailbox, other = exchange_plans(user.get("assignedPlans"))
+    return {
+        "user_id": user.get("id"),
+        "user_principal_name": user.get("userPrincipalName"),
+        "licensed": bool(mailbox),
+        "mailbox_plans": mailbox,
+        "other_exchange_plans": other,
+    }
 
 
 def read_license_info(graph, users):
-    """A Lookup per user with ``record = {user_id, user_principal_name, licensed, mailbox_plans}``."""
+    """A Lookup per user with ``record = license_record(...)``."""
     requests = [BatchRequest("GET", user_path(user) + "?$select=id,userPrincipalName,assignedPlans",
                              operation="reading the licences of %s" % user, permission=PERMISSIONS["user_read"],
                              identity=user) for user in users]
@@ -227,12 +251,5 @@ def read_license_info(graph, users):
         elif result.error is not None:
             raise result.error
         else:
-            body = result.body or {}
-            plans = mailbox_plans(body.get("assignedPlans"))
-            lookups.append(Lookup(user, True, {
-                "user_id": body.get("id"),
-                "user_principal_name": body.get("userPrincipalName"),
-                "licensed": bool(plans),
-                "mailbox_plans": plans,
-            }))
+            lookups.append(Lookup(user, True, license_record(result.body or {})))
     return lookups

@@ -81,7 +81,7 @@ class Facts(object):
         self.default_authentication_policy = None
         self.authentication_policies = None
         self.service_principals = None
-        self.users = {}            # identity -> {"found", "user_id", "mailbox_plans"} or Unreadable
+        self.users = {}            # identity -> services.license_record(...) + "found", or Unreadable
         self.mfa = {}              # identity -> state, None (no user) or Unreadable
         self.memberships = {}      # identity -> set of group/role ids, or Unreadable
         self.cas_mailboxes = {}    # identity -> Lookup or Unreadable
@@ -141,16 +141,8 @@ def _store_user(facts, identity):
         if isinstance(result.error, NotFoundError):
             facts.users[identity] = {"found": False}
             return
-        facts.users[identity] = _graph_value("licence", result, lambda body: {
-            "found": True,
-            "user_id": body.get("id"),
-            "user_principal_name": body.get("userPrincipalName"),
-            "mailbox_plans": services.mailbox_plans(body.get("assignedPlans")),
-            "exchange_plans": [services.EXCHANGE_PLAN_NAMES.get(str(plan.get("servicePlanId")).lower(),
-                                                                plan.get("servicePlanId"))
-                               for plan in body.get("assignedPlans") or []
-                               if str(plan.get("service") or "").lower() == "exchange"],
-        })
+        facts.users[identity] = _graph_value("licence", result,
+                                             lambda body: dict(services.license_record(body), found=True))
     return handler
 
 
@@ -423,7 +415,7 @@ def _judge_license(verdict, user):
     verdict.settings["mailbox_plans"] = [plan.get("name") or plan.get("service_plan_id") for plan in plans]
     verdict.settings["user_id"] = user.get("user_id")
     if not plans:
-        others = [name for name in user.get("exchange_plans") or [] if name]
+        others = [plan.get("name") or plan.get("service_plan_id") for plan in user.get("other_exchange_plans") or []]
         verdict.block("no_exchange_license", "no Exchange mailbox plan" + (
             " (assigned: %s)" % ", ".join(others) if others else ""))
 

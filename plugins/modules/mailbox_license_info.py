@@ -92,6 +92,23 @@ mailboxes:
           description: Service plan name, when known to the collection.
           type: str
           sample: EXCHANGE_S_STANDARD
+    other_exchange_plans:
+      description:
+        - The enabled plans of service C(exchange) that give no mailbox (Exchange Foundation, Defender for
+          Office 365, Bookings, ...), or that the collection does not know as a mailbox plan.
+        - A user with only these is not licensed for a mailbox. An unknown plan id is listed here so that it
+          can be checked against Microsoft's licensing service plan reference.
+      type: list
+      elements: dict
+      contains:
+        service_plan_id:
+          description: Service plan id.
+          type: str
+          sample: f20fedf3-f3c3-43c3-8267-2bfdd51c0939
+        name:
+          description: Service plan name, when known to the collection; null otherwise.
+          type: str
+          sample: ATP_ENTERPRISE
 retries:
   description: Requests retried because of throttling or unavailability, including throttled batch items.
   returned: always
@@ -115,7 +132,7 @@ def report(module):
     mailboxes = []
     for lookup in services.read_license_info(module.graph, unique(module.params["mailboxes"])):
         entry = {"identity": lookup.identity, "found": lookup.found, "user_id": None, "user_principal_name": None,
-                 "licensed": False, "mailbox_plans": []}
+                 "licensed": False, "mailbox_plans": [], "other_exchange_plans": []}
         entry.update(lookup.record)
         mailboxes.append(entry)
     result = {"changed": False, "mailboxes": mailboxes}

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import compare, services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeObjectNotFoundError
 
@@ -57,13 +59,36 @@ def test_many_mailboxes_are_matched_against_one_listing_by_any_name():
 
 
 def test_mailbox_plans_need_an_enabled_exchange_plan_other_than_foundation():
-    plans = services.mailbox_plans([
+    plans, _other = services.exchange_plans([
         {"service": "exchange", "capabilityStatus": "Enabled", "servicePlanId": "113feb6c-3fe4-4440-bddc-54d774bf0318"},
         {"service": "exchange", "capabilityStatus": "Suspended", "servicePlanId": "9aaf7827-d63c-4b61-89c3-182f06f82e5c"},
         {"service": "SharePoint", "capabilityStatus": "Enabled", "servicePlanId": "c7699d2e-19aa-44de-8edf-1736da088ca1"},
         {"service": "exchange", "capabilityStatus": "Enabled", "servicePlanId": "EFB87545-963C-4E0D-99DF-69C6916D9EB0"},
     ])
     assert plans == [{"service_plan_id": "efb87545-963c-4e0d-99df-69c6916d9eb0", "name": "EXCHANGE_S_ENTERPRISE"}]
+
+
+def test_exchange_service_plans_of_security_add_ons_give_no_mailbox():
+    # An E5 security add-on user: several plans with service "exchange", none of them a mailbox.
+    record = services.license_record({"id": "u1", "userPrincipalName": "secops@contoso.com", "assignedPlans": [
+        {"service": "exchange", "capabilityStatus": "Enabled", "servicePlanId": "f20fedf3-f3c3-43c3-8267-2bfdd51c0939"},
+        {"service": "exchange", "capabilityStatus": "Enabled", "servicePlanId": "199a5c09-e0ca-4e37-8f7c-b05d533e1ea2"},
+        {"service": "exchange", "capabilityStatus": "Enabled", "servicePlanId": "34c0d7a0-a70f-4668-9238-47f9fc208882"},
+    ]})
+    assert record["licensed"] is False and record["mailbox_plans"] == []
+    # Known plans by name, an unknown one by its id, so an operator can look it up.
+    assert record["other_exchange_plans"] == [
+        {"service_plan_id": "f20fedf3-f3c3-43c3-8267-2bfdd51c0939", "name": "ATP_ENTERPRISE"},
+        {"service_plan_id": "199a5c09-e0ca-4e37-8f7c-b05d533e1ea2", "name": "MICROSOFTBOOKINGS"},
+        {"service_plan_id": "34c0d7a0-a70f-4668-9238-47f9fc208882", "name": None},
+    ]
+
+
+@pytest.mark.parametrize("plan_id, name", sorted(services.MAILBOX_PLAN_NAMES.items()))
+def test_every_mailbox_plan_on_the_allow_list_licenses(plan_id, name):
+    record = services.license_record({"assignedPlans": [
+        {"service": "exchange", "capabilityStatus": "Enabled", "servicePlanId": plan_id}]})
+    assert record["licensed"] is True and record["mailbox_plans"] == [{"service_plan_id": plan_id, "name": name}]
 
 
 def test_user_paths_escape_guest_upns():
