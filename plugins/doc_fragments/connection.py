@@ -10,15 +10,13 @@ options:
   tenant_id:
     description:
       - The tenant, as its GUID or one of its domains (for example V(contoso.onmicrosoft.com)).
-      - If not set, the value of the E(M365_TENANT_ID) environment variable is used.
+      - If not set, the value of the E(M365_TENANT_ID) environment variable is used. One of the two is required.
     type: str
-    required: true
   client_id:
     description:
       - Application (client) id of the Entra app registration the collection signs in as (app-only).
-      - If not set, the value of the E(M365_CLIENT_ID) environment variable is used.
+      - If not set, the value of the E(M365_CLIENT_ID) environment variable is used. One of the two is required.
     type: str
-    required: true
   client_secret:
     description:
       - Client secret of the app.
@@ -70,6 +68,7 @@ options:
         TLS-inspecting proxy.
       - Environment variables such as E(REQUESTS_CA_BUNDLE) are deliberately not used.
       - If not set, the value of the E(M365_CA_PATH) environment variable is used.
+      - A path that does not exist is refused before any request.
     type: path
   validate_certs:
     description:
@@ -78,7 +77,7 @@ options:
     default: true
   timeout:
     description:
-      - Seconds to wait for each HTTP response.
+      - Seconds to wait for each HTTP response; greater than 0.
     type: int
     default: 30
   max_retries:
@@ -86,6 +85,7 @@ options:
       - How many times a throttled (HTTP 429) or unavailable (HTTP 503, 504) request is retried, waiting as long as
         the service's C(Retry-After) asks, or backing off exponentially.
       - Retries are returned in C(retries) and throttling raises a warning.
+      - V(0) turns retries off; a negative value is refused.
     type: int
     default: 4
 requirements:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ansible.module_utils.basic import env_fallback
@@ -20,6 +21,9 @@ class Cloud:
     exchange_url: str
     graph_resource: str
     exchange_resource: str
+    # SMTP client submission (port 587, STARTTLS). The US government and China hosts come from third-party
+    # code and write-ups only; an operator can always name another with the probe's host option.
+    smtp_host: str
 
     @property
     def graph_scope(self):
@@ -37,6 +41,7 @@ CLOUDS = {
         exchange_url="https://outlook.office365.com",
         graph_resource="https://graph.microsoft.com",
         exchange_resource="https://outlook.office365.com",
+        smtp_host="smtp.office365.com",
     ),
     "usgov_high": Cloud(
         authority_url="https://login.microsoftonline.us",
@@ -44,13 +49,17 @@ CLOUDS = {
         exchange_url="https://outlook.office365.us",
         graph_resource="https://graph.microsoft.us",
         exchange_resource="https://outlook.office365.us",
+        smtp_host="smtp.office365.us",
     ),
     "usgov_dod": Cloud(
         authority_url="https://login.microsoftonline.us",
         graph_url="https://dod-graph.microsoft.us",
-        exchange_url="https://webmail.apps.mil",
+        # The admin API host and token audience that ScubaGear and Microsoft's CSS-Exchange endpoint table use;
+        # webmail.apps.mil is only the old remote PowerShell address.
+        exchange_url="https://outlook-dod.office365.us",
         graph_resource="https://dod-graph.microsoft.us",
-        exchange_resource="https://webmail.apps.mil",
+        exchange_resource="https://outlook-dod.office365.us",
+        smtp_host="smtp.office365.us",
     ),
     "china": Cloud(
         authority_url="https://login.partner.microsoftonline.cn",
@@ -58,6 +67,7 @@ CLOUDS = {
         exchange_url="https://partner.outlook.cn",
         graph_resource="https://microsoftgraph.chinacloudapi.cn",
         exchange_resource="https://partner.outlook.cn",
+        smtp_host="smtp.partner.outlook.cn",
     ),
 }
 
@@ -69,8 +79,9 @@ def connection_argument_spec():
     """The connection options, each with its ``M365_*`` environment fallback. Documented in the
     ``m365ops.smtp_auth.connection`` doc fragment; keep the two in step."""
     return dict(
-        tenant_id=dict(type="str", required=True, fallback=(env_fallback, ["M365_TENANT_ID"])),
-        client_id=dict(type="str", required=True, fallback=(env_fallback, ["M365_CLIENT_ID"])),
+        # Not required here: connection_errors() names every way to give them when they are missing.
+        tenant_id=dict(type="str", fallback=(env_fallback, ["M365_TENANT_ID"])),
+        client_id=dict(type="str", fallback=(env_fallback, ["M365_CLIENT_ID"])),
         client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["M365_CLIENT_SECRET"])),
         client_certificate_path=dict(type="path", fallback=(env_fallback, ["M365_CLIENT_CERTIFICATE_PATH"])),
         client_certificate_password=dict(type="str", no_log=True,
@@ -88,7 +99,35 @@ def connection_argument_spec():
 
 
 CONNECTION_MUTUALLY_EXCLUSIVE = [("client_secret", "client_certificate_path")]
-CONNECTION_REQUIRED_ONE_OF = [("client_secret", "client_certificate_path")]
+
+CREDENTIALS_HELP = (
+    "give tenant_id (or M365_TENANT_ID), client_id (or M365_CLIENT_ID), and either client_secret (or "
+    "M365_CLIENT_SECRET) or client_certificate_path (or M365_CLIENT_CERTIFICATE_PATH; add "
+    "client_certificate_password or M365_CLIENT_CERTIFICATE_PASSWORD when its key is encrypted), as module "
+    "options, in module_defaults for group/m365ops.smtp_auth.m365, or in the environment")
+
+
+def connection_errors(params, need_credentials=True):
+    """What is wrong with the connection options, one message each, before any request is made."""
+    errors = []
+    timeout = params.get("timeout")
+    if timeout is not None and timeout <= 0:
+        errors.append("timeout must be a number of seconds greater than 0, not %s" % timeout)
+    max_retries = params.get("max_retries")
+    if max_retries is not None and max_retries < 0:
+        errors.append("max_retries must be 0 or more, not %s" % max_retries)
+    ca_path = params.get("ca_path")
+    if ca_path and not os.path.exists(ca_path):
+        errors.append("ca_path (or M365_CA_PATH) is %s, which does not exist" % ca_path)
+    elif ca_path and not os.access(ca_path, os.R_OK):
+        errors.append("ca_path (or M365_CA_PATH) is %s, which cannot be read" % ca_path)
+    if need_credentials:
+        missing = [name for name in ("tenant_id", "client_id") if not params.get(name)]
+        if not (params.get("client_secret") or params.get("client_certificate_path")):
+            missing.append("client_secret or client_certificate_path")
+        if missing:
+            errors.append("Missing %s. To sign in to Microsoft 365, %s." % (", ".join(missing), CREDENTIALS_HELP))
+    return errors
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
-    CONNECTION_REQUIRED_ONE_OF,
     ConnectionSettings,
     connection_argument_spec,
+    connection_errors,
 )
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient
@@ -33,12 +33,15 @@ class M365Module:
         self.ansible = AnsibleModule(
             argument_spec=spec,
             mutually_exclusive=list(CONNECTION_MUTUALLY_EXCLUSIVE) + list(mutually_exclusive or []),
-            required_one_of=list(CONNECTION_REQUIRED_ONE_OF) + list(required_one_of or []),
+            required_one_of=list(required_one_of or []),
             **kwargs
         )
         for name, error in (("requests", transport.REQUESTS_IMPORT_ERROR), ("msal", auth.MSAL_IMPORT_ERROR)):
             if error is not None:
                 self.ansible.fail_json(msg=missing_required_lib(name), exception=error)
+        errors = connection_errors(self.params)
+        if errors:
+            self.ansible.fail_json(msg=" ".join(errors))
         self.settings = ConnectionSettings.from_params(self.params)
         self.retry_events = transport.RetryEvents()
         self._session = None

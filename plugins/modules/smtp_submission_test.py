@@ -8,7 +8,8 @@ module: smtp_submission_test
 short_description: Submit mail through Microsoft 365 the way a printer does, and explain the answer
 version_added: 1.0.0
 description:
-  - Connects to the submission endpoint (V(smtp.office365.com:587) unless O(host) and O(port) say otherwise),
+  - Connects to the submission endpoint of O(cloud) (V(smtp.office365.com:587) for the global cloud) unless O(host)
+    and O(port) say otherwise,
     upgrades with STARTTLS and validates the server certificate, authenticates as O(username) with C(AUTH LOGIN)
     (O(password)) or C(XOAUTH2) (an OAuth token, given in O(access_token) or requested with the connection
     options), and optionally sends a test message to O(recipient).
@@ -27,9 +28,11 @@ author:
   - m365ops.smtp_auth maintainers (@m365ops)
 options:
   host:
-    description: The submission endpoint.
+    description:
+      - The submission endpoint.
+      - By default the one of O(cloud) - V(smtp.office365.com) (global), V(smtp.office365.us) (both US
+        government clouds) or V(smtp.partner.outlook.cn) (China).
     type: str
-    default: smtp.office365.com
   port:
     description: The submission port (STARTTLS).
     type: int
@@ -288,9 +291,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import (
+    CLOUDS,
     CONNECTION_MUTUALLY_EXCLUSIVE,
     ConnectionSettings,
     connection_argument_spec,
+    connection_errors,
 )
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis import diagnose_transport_failure
@@ -300,10 +305,8 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_probe impor
 def argument_spec():
     spec = connection_argument_spec()
     # The connection options only matter for requesting an OAuth token; a password test needs none of them.
-    for name in ("tenant_id", "client_id"):
-        spec[name]["required"] = False
     spec.update(
-        host=dict(type="str", default="smtp.office365.com"),
+        host=dict(type="str"),
         port=dict(type="int", default=587),
         username=dict(type="str", required=True),
         auth_mode=dict(type="str", default="basic", choices=["basic", "oauth", "none"]),
@@ -326,12 +329,10 @@ def request_token(module):
             module.fail_json(msg=missing_required_lib(name) + " (needed to request an OAuth token; or give "
                                                               "access_token)", exception=error)
     params = module.params
-    missing = [name for name in ("tenant_id", "client_id") if not params.get(name)]
-    if not (params.get("client_secret") or params.get("client_certificate_path")):
-        missing.append("client_secret or client_certificate_path")
-    if missing:
-        module.fail_json(msg="auth_mode=oauth without access_token needs %s to request a token for %s"
-                         % (", ".join(missing), params["username"]))
+    errors = connection_errors(params)
+    if errors:
+        module.fail_json(msg="auth_mode=oauth without access_token requests a token for %s: %s"
+                         % (params["username"], " ".join(errors)))
     settings = ConnectionSettings.from_params(params)
     session = transport.build_session(settings)
     return auth.TokenProvider(settings, session).token(settings.endpoints.exchange_scope)
@@ -345,6 +346,12 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    params["host"] = params["host"] or CLOUDS[params["cloud"]].smtp_host
+    errors = connection_errors(params, need_credentials=False)
+    if not 0 < params["port"] < 65536:
+        errors.append("port must be between 1 and 65535, not %s" % params["port"])
+    if errors:
+        module.fail_json(msg=" ".join(errors))
     if params["auth_mode"] == "none" and not params["recipient"]:
         module.fail_json(msg="auth_mode=none tests anonymous submission, which happens at MAIL FROM: give recipient")
     if not params["validate_certs"]:
