@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .state import ServicePrincipal, Tenant, TenantStore, User
@@ -205,6 +205,8 @@ class Cursor:
     render: Callable[[Tenant, Any], dict[str, Any] | None]
     offset: int
     created: float
+    # The listing's own warnings (a ResultSize cut), sent again on its last page.
+    warnings: list[str] = field(default_factory=list)
 
 
 class PageCursors:
@@ -892,14 +894,13 @@ class ExchangeService:
         rows = self.render(tenant, listing, 0, size)
         body = self.envelope(request, tenant_ref, rows, listing.warnings)
         if len(keys) > size:
-            mode = self.emulator.store.behaviour.get("exchange_paging", "follow")
-            if mode == "warning":
-                # No link: the truncated first page is all there is, and only the warning says so.
-                if MORE_RESULTS_WARNING not in body["@adminapi.warnings"]:
-                    body["@adminapi.warnings"].append(MORE_RESULTS_WARNING)
-            else:
+            # Every page with more to come says so, with or without a link to the rest (the "warning" mode
+            # has none: the truncated first page is all there is).
+            if MORE_RESULTS_WARNING not in body["@adminapi.warnings"]:
+                body["@adminapi.warnings"].append(MORE_RESULTS_WARNING)
+            if self.emulator.store.behaviour.get("exchange_paging", "follow") != "warning":
                 token = self.cursors.issue(Cursor(tenant.id, _fingerprint(name, parameters), keys, listing.render,
-                                                  size, self.cursors.clock()))
+                                                  size, self.cursors.clock(), list(listing.warnings)))
                 body["@odata.nextLink"] = self.next_link(request, tenant_ref, token)
         return Response(200, body)
 
@@ -914,12 +915,14 @@ class ExchangeService:
         size = self.page_size(request)
         listing = Listing(cursor.keys, cursor.render, [])
         rows = self.render(tenant, listing, cursor.offset, size)
-        body = self.envelope(request, tenant_ref, rows, [])
         following = cursor.offset + size
         if following < len(cursor.keys):
+            body = self.envelope(request, tenant_ref, rows, [MORE_RESULTS_WARNING])
             token = self.cursors.issue(Cursor(tenant.id, cursor.fingerprint, cursor.keys, cursor.render, following,
-                                              cursor.created))
+                                              cursor.created, cursor.warnings))
             body["@odata.nextLink"] = self.next_link(request, tenant_ref, token)
+        else:
+            body = self.envelope(request, tenant_ref, rows, cursor.warnings)
         return Response(200, body)
 
     @staticmethod

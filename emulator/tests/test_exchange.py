@@ -387,6 +387,28 @@ def test_paging_follow_returns_every_mailbox_once(bulk, bulk_http, bulk_token):
     assert len(addresses) == 260 and len(set(addresses)) == 260
 
 
+def all_pages(emulator, http, token, parameters: dict[str, Any], limit: int = 50) -> list[dict]:
+    pages = [invoke(emulator, http, token, "Get-CASMailbox", parameters).json()]
+    while "@odata.nextLink" in pages[-1]:
+        assert len(pages) < limit
+        reply = invoke(emulator, http, token, "Get-CASMailbox", parameters, url=pages[-1]["@odata.nextLink"])
+        assert reply.status_code == 200, reply.text
+        pages.append(reply.json())
+    return pages
+
+
+def test_every_page_with_a_next_one_warns_and_the_last_does_not(bulk, bulk_http, bulk_token):
+    pages = all_pages(bulk, bulk_http, bulk_token, UNLIMITED)
+    assert len(pages) == 3
+    assert [page["@adminapi.warnings"] for page in pages] == [[MORE], [MORE], []]
+
+
+def test_result_size_cut_warns_on_the_last_page_too(bulk, bulk_http, bulk_token):
+    pages = all_pages(bulk, bulk_http, bulk_token, {"ResultSize": 150})
+    assert [len(page["value"]) for page in pages] == [100, 50]
+    assert [page["@adminapi.warnings"] for page in pages] == [[MORE], [MORE]]
+
+
 def test_paging_next_link_is_absolute_and_replayable(bulk, bulk_http, bulk_token):
     first = invoke(bulk, bulk_http, bulk_token, "Get-CASMailbox", UNLIMITED).json()
     link = first["@odata.nextLink"]
@@ -413,6 +435,7 @@ def test_paging_expire_mode(bulk, bulk_http, bulk_token):
         bulk.store.behaviour["exchange_paging"] = "expire"
     first = invoke(bulk, bulk_http, bulk_token, "Get-CASMailbox", UNLIMITED).json()
     assert len(first["value"]) == 100
+    assert first["@adminapi.warnings"] == [MORE]
     replay = invoke(bulk, bulk_http, bulk_token, "Get-CASMailbox", UNLIMITED, url=first["@odata.nextLink"])
     assert replay.status_code == 400
     assert replay.json()["error"]["message"] == "Expired or Invalid pagination request"
