@@ -27,7 +27,9 @@ EXCHANGE_CONCURRENCY = 4
 
 PERMISSIONS = {
     "security_defaults_read": "Policy.Read.All",
-    "security_defaults_write": "Policy.Read.All and Policy.ReadWrite.ConditionalAccess",
+    # The least privileged permission (Graph v1.0 reference); the older pair still works and is named second.
+    "security_defaults_write": ("Policy.ReadWrite.SecurityDefaults (or the older pair Policy.Read.All and "
+                                "Policy.ReadWrite.ConditionalAccess)"),
     "mfa_read": "Policy.Read.All",
     "mfa_write": "Policy.ReadWrite.AuthenticationMethod",
     "user_read": "User.Read.All",

@@ -32,8 +32,8 @@ attributes:
     support: full
     description: Shows the policy state before and after.
 notes:
-  - "Permissions: Microsoft Graph C(Policy.Read.All) to read; C(Policy.Read.All) and
-    C(Policy.ReadWrite.ConditionalAccess) to change."
+  - "Permissions: Microsoft Graph C(Policy.Read.All) to read; C(Policy.ReadWrite.SecurityDefaults) to change
+    (least privileged; the older pair C(Policy.Read.All) and C(Policy.ReadWrite.ConditionalAccess) works too)."
 seealso:
   - module: m365ops.smtp_auth.org_smtp_auth
   - module: m365ops.smtp_auth.per_user_mfa
@@ -75,7 +75,7 @@ error:
   description: What failed, when the task failed because of Microsoft 365.
   returned: failure
   type: dict
-  sample: {"type": "PermissionDeniedError", "status": 403, "permission": "Policy.Read.All and Policy.ReadWrite.ConditionalAccess"}
+  sample: {"type": "PermissionDeniedError", "status": 403, "permission": "Policy.ReadWrite.SecurityDefaults"}
 """
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import services

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import compare, services
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeObjectNotFoundError
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeObjectNotFoundError, PermissionDeniedError
 
 
 class FakeExchange:
@@ -115,3 +115,15 @@ def test_bulk_diff_and_summary():
 def test_identities_are_deduplicated_case_insensitively_and_a_string_is_a_list():
     assert compare.unique(["A@x.com", "a@x.com ", "b@x.com"]) == ["A@x.com", "b@x.com"]
     assert compare.as_list("a@x.com") == ["a@x.com"]
+
+
+def test_a_refused_security_defaults_write_names_the_least_privileged_permission_first(serve, clients):
+    server = serve(lambda *args: (403, {"error": {"code": "Authorization_RequestDenied",
+                                                  "message": "Insufficient privileges to complete the operation."}},
+                                  None))
+    graph, _exchange, _events = clients(server.url)
+    with pytest.raises(PermissionDeniedError) as caught:
+        services.write_security_defaults(graph, "disabled")
+    assert caught.value.permission.startswith("Policy.ReadWrite.SecurityDefaults")
+    assert str(caught.value).index("Policy.ReadWrite.SecurityDefaults") < str(caught.value).index(
+        "Policy.ReadWrite.ConditionalAccess")
