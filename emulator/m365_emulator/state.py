@@ -12,18 +12,27 @@ import uuid
 from dataclasses import dataclass, field, asdict
 from typing import Any
 
-# Service plans that appear in a user's assignedPlans. Only the ones with service "exchange" and a
-# mailbox-bearing plan id make a licensed mailbox; EXCHANGE_S_FOUNDATION deliberately does not.
+# Service plans that appear in a user's assignedPlans, as (servicePlanId, service). Many plans carry service
+# "exchange" without giving a mailbox (Defender for Office 365, MyAnalytics, Bookings, the foundation plan):
+# only the ids in MAILBOX_PLAN_IDS make a licensed mailbox.
 SERVICE_PLANS = {
     "EXCHANGE_S_STANDARD": ("9aaf7827-d63c-4b61-89c3-182f06f82e5c", "exchange"),
     "EXCHANGE_S_ENTERPRISE": ("efb87545-963c-4e0d-99df-69c6916d9eb0", "exchange"),
     "EXCHANGE_S_DESKLESS": ("4a82b400-a79f-41a4-b4e2-e94f5787b113", "exchange"),
+    "EXCHANGE_S_ESSENTIALS": ("1126bef5-da20-4f07-b45e-ad25d2581aa8", "exchange"),
+    "EXCHANGE_S_STANDARD_GOV": ("e9b4930a-925f-45e2-ac2a-3f7788ca6fdd", "exchange"),
+    "EXCHANGE_S_ENTERPRISE_GOV": ("8c3069c0-ccdb-44be-ab77-986203a67df2", "exchange"),
     "EXCHANGE_S_FOUNDATION": ("113feb6c-3fe4-4440-bddc-54d774bf0318", "exchange"),
+    "ATP_ENTERPRISE": ("f20fedf3-f3c3-43c3-8267-2bfdd51c0939", "exchange"),
+    "EXCHANGE_ANALYTICS": ("34c0d7a0-a70f-4668-9238-47f9fc208882", "exchange"),
+    "MICROSOFTBOOKINGS": ("199a5c09-e0ca-4e37-8f7c-b05d533e1ea2", "exchange"),
     "SHAREPOINTSTANDARD": ("c7699d2e-19aa-44de-8edf-1736da088ca1", "SharePoint"),
     "TEAMS1": ("57ff2da0-773e-42df-b2af-ffb7a2317929", "TeamspaceAPI"),
 }
 MAILBOX_PLAN_IDS = {
-    SERVICE_PLANS[name][0] for name in ("EXCHANGE_S_STANDARD", "EXCHANGE_S_ENTERPRISE", "EXCHANGE_S_DESKLESS")
+    SERVICE_PLANS[name][0] for name in ("EXCHANGE_S_STANDARD", "EXCHANGE_S_ENTERPRISE", "EXCHANGE_S_DESKLESS",
+                                        "EXCHANGE_S_ESSENTIALS", "EXCHANGE_S_STANDARD_GOV",
+                                        "EXCHANGE_S_ENTERPRISE_GOV")
 }
 MFA_STATES = ("disabled", "enabled", "enforced")
 

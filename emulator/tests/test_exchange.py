@@ -97,6 +97,13 @@ def test_user_without_mailbox_is_not_found_by_mailbox_cmdlets(emulator, http, to
     assert "guest@contoso.com" not in listed and "scanner@contoso.com" in listed
 
 
+def test_user_without_a_mailbox_plan_has_no_mailbox(emulator, http, token, run):
+    reply = invoke(emulator, http, token, "Get-CASMailbox", {"Identity": "defender-only@contoso.com"})
+    assert "ManagementObjectNotFoundException" in detail(reply)
+    [found] = run("Get-User", {"Identity": "defender-only@contoso.com"})["value"]
+    assert found["RecipientTypeDetails"] == "User" and found["SKUAssigned"] is False
+
+
 # -- Set-CASMailbox, Set-TransportConfig ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", [False, True, None])

@@ -133,6 +133,23 @@ def test_user_with_assigned_plans(graph):
                                       "service": "exchange", "servicePlanId": STANDARD_PLAN}]
 
 
+MAILBOX_PLANS = {"9aaf7827-d63c-4b61-89c3-182f06f82e5c", "efb87545-963c-4e0d-99df-69c6916d9eb0",
+                 "4a82b400-a79f-41a4-b4e2-e94f5787b113", "1126bef5-da20-4f07-b45e-ad25d2581aa8",
+                 "e9b4930a-925f-45e2-ac2a-3f7788ca6fdd", "8c3069c0-ccdb-44be-ab77-986203a67df2"}
+
+
+def test_exchange_service_plans_without_a_mailbox_plan(graph):
+    """E5 security add-ons only: every plan says service "exchange", and none of them is a mailbox."""
+    body = graph("GET", "/v1.0/users/defender-only@contoso.com?$select=id,mail,assignedPlans").json()
+    plans = body["assignedPlans"]
+    assert {plan["servicePlanId"] for plan in plans} == {
+        "f20fedf3-f3c3-43c3-8267-2bfdd51c0939", "34c0d7a0-a70f-4668-9238-47f9fc208882",
+        "199a5c09-e0ca-4e37-8f7c-b05d533e1ea2", "113feb6c-3fe4-4440-bddc-54d774bf0318"}
+    assert {plan["service"] for plan in plans} == {"exchange"}
+    assert not MAILBOX_PLANS & {plan["servicePlanId"] for plan in plans}
+    assert body["mail"] is None
+
+
 def test_user_default_properties_and_lookup_by_id(graph):
     body = graph("GET", "/v1.0/users/c0ffee00-0000-4000-8000-000000000009").json()
     assert body["userPrincipalName"] == "alice@contoso.com" and body["mail"] == "alice@contoso.com"
