@@ -35,6 +35,7 @@ class BatchRequest:
     operation: str = ""
     permission: str | None = None
     identity: str | None = None
+    headers: dict | None = None
 
 
 @dataclass
@@ -210,9 +211,12 @@ class GraphClient:
         for index in indexes:
             request = requests[index]
             item = {"id": str(index), "method": request.method, "url": "/" + request.url.lstrip("/")}
+            headers = dict(request.headers or {})
             if request.body is not None:
                 item["body"] = request.body
-                item["headers"] = {"Content-Type": "application/json"}
+                headers["Content-Type"] = "application/json"
+            if headers:
+                item["headers"] = headers
             payload["requests"].append(item)
         reply = self.request("POST", "$batch", version=version, body=payload, operation="Graph $batch")
         return {str(item.get("id")): item for item in (reply or {}).get("responses") or []}

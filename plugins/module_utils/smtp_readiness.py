@@ -31,15 +31,20 @@ GRAPH_PERMISSIONS = {
     "per_user_mfa": "Policy.Read.All",
     "license": "User.Read.All",
     "group_membership": "GroupMember.Read.All",
+    # Without it Graph still lists the roles, but as bare ids with roleTemplateId null ("limited information").
+    "role_membership": "RoleManagement.Read.Directory (or Directory.Read.All)",
 }
-# Client app types of a Conditional Access policy that cover SMTP AUTH with a password ("other clients").
-LEGACY_CLIENT_APP_TYPES = frozenset(("all", "other", "exchangeactivesync"))
+# Client app types of a Conditional Access policy that cover SMTP AUTH with a password: "other clients"
+# (older protocols), or all client apps. exchangeActiveSync alone does not cover SMTP AUTH.
+LEGACY_CLIENT_APP_TYPES = frozenset(("all", "other"))
 # Application targets that include Exchange Online: all apps, the Office 365 group, Exchange Online itself.
 EXCHANGE_APPLICATIONS = frozenset(("all", "office365", "00000002-0000-0ff1-ce00-000000000000"))
 MFA_BLOCKING_STATES = ("enabled", "enforced")
 
 SECURITY_DEFAULTS_PATH = "policies/identitySecurityDefaultsEnforcementPolicy"
 CONDITIONAL_ACCESS_PATH = "identity/conditionalAccess/policies"
+# OData casts on a user's memberships are advanced queries: Graph wants this header and $count=true.
+ADVANCED_QUERY = {"ConsistencyLevel": "eventual"}
 # Per-user MFA only exists on beta, and beta serves every other read too: one batch version means the
 # fewest $batch requests.
 GRAPH_VERSION = "beta"
@@ -83,7 +88,7 @@ class Facts(object):
         self.service_principals = None
         self.users = {}            # identity -> services.license_record(...) + "found", or Unreadable
         self.mfa = {}              # identity -> state, None (no user) or Unreadable
-        self.memberships = {}      # identity -> set of group/role ids, or Unreadable
+        self.memberships = {}      # identity -> {"groups": ids, "roles": role template ids}, each a set or Unreadable
         self.cas_mailboxes = {}    # identity -> Lookup or Unreadable
         self.exchange_users = {}   # identity -> Lookup or Unreadable
         self.permissions = {}      # identity -> list of permission rows or Unreadable
@@ -155,24 +160,49 @@ def _store_mfa(facts, identity):
     return handler
 
 
-def _policy_needs_membership(policy):
+_GROUP_KEYS = ("includeGroups", "excludeGroups")
+_ROLE_KEYS = ("includeRoles", "excludeRoles")
+
+
+def _policy_needs(policy, keys):
     users = (policy.get("conditions") or {}).get("users") or {}
-    return any(users.get(key) for key in ("includeGroups", "excludeGroups", "includeRoles", "excludeRoles"))
+    return any(users.get(key) for key in keys)
 
 
-def _read_memberships(graph, facts, identities):
-    """Group and role membership, only for policies that target groups or roles (a second, rare batch)."""
-    requests = [BatchRequest("GET", services.user_path(identity) + "/transitiveMemberOf?$select=id",
-                             operation="reading the group memberships of %s" % identity,
-                             permission=GRAPH_PERMISSIONS["group_membership"], identity=identity)
-                for identity in identities]
-    for identity, result in zip(identities, graph.batch(requests, version=GRAPH_VERSION)):
-        if result.error is not None:
-            # Without membership the policy cannot be judged; say so rather than guess.
-            facts.memberships[identity] = Unreadable("Conditional Access group membership", result.error)
-        else:
-            facts.memberships[identity] = {str(item.get("id")).lower() for item in (result.body or {}).get("value")
-                                           or [] if item.get("id")}
+def _read_memberships(graph, facts, identities, groups, roles):
+    """Group and directory role membership, only for the policies that target groups or roles (a second,
+    rare batch). Role conditions hold role *template* ids: compare them with each directory role's
+    ``roleTemplateId``, never with its ``id`` (which differs per tenant)."""
+    requests, handlers = [], []
+    for identity in identities:
+        membership = facts.memberships.setdefault(identity, {})
+        if groups:
+            requests.append(BatchRequest(
+                "GET", services.user_path(identity) + "/transitiveMemberOf?$select=id",
+                operation="reading the group memberships of %s" % identity,
+                permission=GRAPH_PERMISSIONS["group_membership"], identity=identity))
+            handlers.append((membership, "groups", "Conditional Access group membership", "id"))
+        if roles:
+            requests.append(BatchRequest(
+                "GET", services.user_path(identity)
+                + "/transitiveMemberOf/microsoft.graph.directoryRole?$select=id,roleTemplateId&$count=true",
+                operation="reading the directory roles of %s" % identity, headers=ADVANCED_QUERY,
+                permission=GRAPH_PERMISSIONS["role_membership"], identity=identity))
+            handlers.append((membership, "roles", "Conditional Access role membership", "roleTemplateId"))
+    for (membership, kind, setting, key), result in zip(handlers, graph.batch(requests, version=GRAPH_VERSION)):
+        membership[kind] = _membership_ids(result, setting, key, kind)
+
+
+def _membership_ids(result, setting, key, kind):
+    # Without membership a policy cannot be judged; say so rather than guess.
+    if result.error is not None:
+        return Unreadable(setting, result.error)
+    items = (result.body or {}).get("value") or []
+    if any(not item.get(key) for item in items):
+        return Unreadable(setting, PermissionDeniedError(
+            "Graph returned the %s without their %s (limited information)" % (kind, key),
+            permission=GRAPH_PERMISSIONS["role_membership" if kind == "roles" else "group_membership"]))
+    return {str(item[key]).lower() for item in items}
 
 
 def _exchange_single(exchange, cmdlet):
@@ -227,8 +257,10 @@ def gather(graph, exchange, entries):
     _graph_batch(graph, facts, identities, basic)
     if basic and isinstance(facts.conditional_access, list):
         candidates = [policy for policy in facts.conditional_access if _blocks_legacy(policy)]
-        if any(_policy_needs_membership(policy) for policy in candidates):
-            _read_memberships(graph, facts, basic)
+        groups = any(_policy_needs(policy, _GROUP_KEYS) for policy in candidates)
+        roles = any(_policy_needs(policy, _ROLE_KEYS) for policy in candidates)
+        if groups or roles:
+            _read_memberships(graph, facts, basic, groups, roles)
 
     facts.org_switch_disabled = _read("organisation SMTP AUTH switch", lambda: bool(
         _exchange_single(exchange, "Get-TransportConfig").get("SmtpClientAuthenticationDisabled")))
@@ -277,22 +309,24 @@ def _blocks_legacy(policy):
 
 
 def _policy_applies(policy, user_id, memberships):
-    """True, False, or None when it depends on a membership that could not be read."""
+    """True, False, or the Unreadable membership it depends on when that could not be read."""
     users = (policy.get("conditions") or {}).get("users") or {}
     user_id = str(user_id or "").lower()
     if user_id in _lower_set(users.get("excludeUsers")):
         return False
-    groups = set()
-    if _policy_needs_membership(policy):
-        if not isinstance(memberships, set):
-            return None
-        groups = memberships
-    if (_lower_set(users.get("excludeGroups")) | _lower_set(users.get("excludeRoles"))) & groups:
-        return False
-    included = _lower_set(users.get("includeUsers"))
-    if "all" in included or user_id in included:
-        return True
-    return bool((_lower_set(users.get("includeGroups")) | _lower_set(users.get("includeRoles"))) & groups)
+    memberships = memberships or {}
+    included = "all" in _lower_set(users.get("includeUsers")) or user_id in _lower_set(users.get("includeUsers"))
+    for keys, kind in ((_GROUP_KEYS, "groups"), (_ROLE_KEYS, "roles")):
+        if not _policy_needs(policy, keys):
+            continue
+        ids = memberships.get(kind)
+        if not isinstance(ids, set):
+            return ids if _is_unreadable(ids) else Unreadable(
+                "Conditional Access %s membership" % kind[:-1], M365Error("membership not read"))
+        if _lower_set(users.get(keys[1])) & ids:
+            return False
+        included = included or bool(_lower_set(users.get(keys[0])) & ids)
+    return included
 
 
 def _has_full_access(rows, principal):
@@ -479,9 +513,8 @@ def _judge_conditional_access(verdict, facts, user):
             continue
         applies = _policy_applies(policy, user.get("user_id"), memberships)
         name = policy.get("displayName") or policy.get("id")
-        if applies is None:
-            verdict.unknown(memberships if _is_unreadable(memberships) else Unreadable(
-                "Conditional Access group membership", M365Error("membership not read")))
+        if _is_unreadable(applies):
+            verdict.unknown(applies)
         elif applies:
             blocking.append(name)
             verdict.block("conditional_access", name,

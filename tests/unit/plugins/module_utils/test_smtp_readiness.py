@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import PermissionDeniedError
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.services import Lookup
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_readiness import Facts, Unreadable, evaluate
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchResult
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_readiness import (
+    Facts,
+    Unreadable,
+    _read_memberships,
+    evaluate,
+)
 
 UPN = "printer@contoso.com"
 USER_ID = "c0ffee00-0000-4000-8000-000000000003"
@@ -129,8 +135,8 @@ def test_conditional_access_on_a_group_without_membership_is_unknown():
     facts = clean_facts()
     facts.conditional_access = [ca_policy(conditions={"clientAppTypes": ["other"],
                                                       "users": {"includeGroups": ["g1"]}})]
-    facts.memberships[UPN] = Unreadable("Conditional Access group membership",
-                                        PermissionDeniedError("denied", permission="GroupMember.Read.All"))
+    facts.memberships[UPN] = {"groups": Unreadable("Conditional Access group membership",
+                                                   PermissionDeniedError("denied", permission="GroupMember.Read.All"))}
 
     result = verdict_of(facts)
 
@@ -142,9 +148,77 @@ def test_conditional_access_on_a_group_the_user_is_in():
     facts = clean_facts()
     facts.conditional_access = [ca_policy(conditions={"clientAppTypes": ["other"],
                                                       "users": {"includeGroups": ["G1"]}})]
-    facts.memberships[UPN] = {"g1"}
+    facts.memberships[UPN] = {"groups": {"g1"}}
 
     assert blocker_names(verdict_of(facts)) == ["conditional_access"]
+
+
+GLOBAL_ADMIN_TEMPLATE = "62e90394-69f5-4237-9190-012177145e10"
+
+
+def test_conditional_access_on_a_role_compares_role_template_ids():
+    facts = clean_facts()
+    facts.conditional_access = [ca_policy(conditions={"clientAppTypes": ["other"],
+                                                      "users": {"includeRoles": [GLOBAL_ADMIN_TEMPLATE.upper()]}})]
+    facts.memberships[UPN] = {"roles": {GLOBAL_ADMIN_TEMPLATE}}
+    assert blocker_names(verdict_of(facts)) == ["conditional_access"]
+
+    facts.memberships[UPN] = {"roles": set()}
+    assert verdict_of(facts)["verdict"] == "ok"
+
+
+def test_a_role_excluded_from_the_policy_wins():
+    facts = clean_facts()
+    facts.conditional_access = [ca_policy(conditions={"clientAppTypes": ["other"], "users": {
+        "includeUsers": ["All"], "excludeRoles": [GLOBAL_ADMIN_TEMPLATE]}})]
+    facts.memberships[UPN] = {"roles": {GLOBAL_ADMIN_TEMPLATE}}
+    assert verdict_of(facts)["verdict"] == "ok"
+
+
+def test_exchange_activesync_alone_does_not_cover_smtp_auth():
+    facts = clean_facts()
+    facts.conditional_access = [ca_policy(conditions={"clientAppTypes": ["exchangeActiveSync"],
+                                                      "users": {"includeUsers": ["All"]}})]
+    assert verdict_of(facts)["verdict"] == "ok"
+
+
+class FakeGraph:
+    """Answers $batch items from a dict of URL -> body and records the requests."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.requests = []
+
+    def batch(self, requests, version="v1.0"):
+        self.requests.extend(requests)
+        return [BatchResult(200, self.answers[request.url]) for request in requests]
+
+
+def test_role_membership_is_read_as_role_template_ids():
+    role_url = "users/%s/transitiveMemberOf/microsoft.graph.directoryRole?$select=id,roleTemplateId&$count=true" % UPN
+    graph = FakeGraph({role_url: {"value": [
+        {"@odata.type": "#microsoft.graph.directoryRole", "id": "5f1f0b3e-0000-4000-8000-00000000aaaa",
+         "roleTemplateId": GLOBAL_ADMIN_TEMPLATE}]}})
+    facts = Facts()
+    _read_memberships(graph, facts, [UPN], groups=False, roles=True)
+
+    assert facts.memberships[UPN] == {"roles": {GLOBAL_ADMIN_TEMPLATE}}
+    assert graph.requests[0].headers == {"ConsistencyLevel": "eventual"}
+
+
+def test_roles_returned_without_their_template_id_are_unreadable_not_absent():
+    # With User.Read.All alone Graph returns "limited information": the id and type, other properties null.
+    role_url = "users/%s/transitiveMemberOf/microsoft.graph.directoryRole?$select=id,roleTemplateId&$count=true" % UPN
+    graph = FakeGraph({role_url: {"value": [{"@odata.type": "#microsoft.graph.directoryRole",
+                                             "id": "5f1f0b3e-0000-4000-8000-00000000aaaa", "roleTemplateId": None}]}})
+    facts = clean_facts()
+    _read_memberships(graph, facts, [UPN], groups=False, roles=True)
+    facts.conditional_access = [ca_policy(conditions={"clientAppTypes": ["other"],
+                                                      "users": {"includeRoles": [GLOBAL_ADMIN_TEMPLATE]}})]
+
+    result = verdict_of(facts)
+    assert result["verdict"] == "unknown"
+    assert "RoleManagement.Read.Directory" in result["unreadable"][0]["permission"]
 
 
 def test_oauth_ignores_basic_only_blockers_and_checks_full_access():
