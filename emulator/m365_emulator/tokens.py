@@ -34,8 +34,10 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Resource hosts per cloud (global, US Gov GCC High, DoD, China 21Vianet).
 GRAPH_RESOURCES = ("https://graph.microsoft.com", "https://graph.microsoft.us", "https://dod-graph.microsoft.us",
                    "https://microsoftgraph.chinacloudapi.cn")
-EXCHANGE_RESOURCES = ("https://outlook.office365.com", "https://outlook.office365.us", "https://webmail.apps.mil",
-                      "https://partner.outlook.cn")
+# DoD's Exchange host and token audience is outlook-dod.office365.us (webmail.apps.mil was only the old remote
+# PowerShell address, never an audience).
+EXCHANGE_RESOURCES = ("https://outlook.office365.com", "https://outlook.office365.us",
+                      "https://outlook-dod.office365.us", "https://partner.outlook.cn")
 AUDIENCES = {"graph": GRAPH_RESOURCES, "exchange": EXCHANGE_RESOURCES}
 # Scopes MSAL may add on its own; they carry no resource.
 RESERVED_SCOPES = {"openid", "profile", "offline_access"}

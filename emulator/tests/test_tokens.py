@@ -157,6 +157,8 @@ def test_scope_must_be_default_of_graph_or_exchange(emulator, http, scope):
     ("https://graph.microsoft.us/.default", "https://graph.microsoft.us"),
     ("https://microsoftgraph.chinacloudapi.cn/.default", "https://microsoftgraph.chinacloudapi.cn"),
     ("https://outlook.office365.us/.default", "https://outlook.office365.us"),
+    ("https://dod-graph.microsoft.us/.default", "https://dod-graph.microsoft.us"),
+    ("https://outlook-dod.office365.us/.default", "https://outlook-dod.office365.us"),
 ])
 def test_national_cloud_audiences(emulator, http, scope, audience):
     status, body = _form(http, emulator, CONTOSO_ID, client_secret=AUTOMATION_SECRET, scope=scope)
@@ -166,6 +168,16 @@ def test_national_cloud_audiences(emulator, http, scope, audience):
     service = "graph" if "graph" in audience else "exchange"
     if service == "graph":
         assert http.get(emulator.base_url + SECURITY_DEFAULTS, headers=bearer(token)).status_code == 200
+    else:
+        reply = http.post(f"{emulator.base_url}/adminapi/beta/{CONTOSO_ID}/InvokeCommand", headers=bearer(token),
+                          json={"CmdletInput": {"CmdletName": "Get-TransportConfig", "Parameters": {}}})
+        assert reply.status_code == 200, reply.text
+
+
+def test_dod_exchange_audience_is_outlook_dod_not_the_old_powershell_host(emulator, http):
+    status, body = _form(http, emulator, CONTOSO_ID, client_secret=AUTOMATION_SECRET,
+                         scope="https://webmail.apps.mil/.default")
+    assert status == 400 and body["error"] == "invalid_scope"
 
 
 def test_openid_configuration_points_at_this_origin(emulator, http):
