@@ -24,6 +24,8 @@ ROLE = COLLECTION + ".relay_accounts"
 # that answered, not the cause, so matching ignores it and the result keeps it apart.
 _SERVER_SUFFIX = re.compile(r"\s*(\[[^\[\]]*\])\s*$")
 _ENHANCED_STATUS = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)")
+# "530 5.7.57 Client not authenticated to send mail. Error: 535 5.7.139 ..." (an AUTH refusal carried along).
+_EMBEDDED_REPLY = re.compile(r"\bError:\s*([45]\d\d\s+[45]\.\d{1,3}\.\d{1,3}\b.*)$")
 
 # The reply lines, verbatim (section "SMTP submission" of the wire notes in the project docs).
 REPLY_TENANT_DISABLED = ("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
@@ -495,6 +497,13 @@ def diagnose_reply(code, message, mailbox=None):
     ``ok`` from its code class, so a new Microsoft wording degrades to "read the text", not to a crash.
     """
     reply = code if isinstance(code, Reply) else parse_reply(code, message)
+    embedded = _embedded_refusal(reply)
+    if embedded is not None:
+        diagnosis = diagnose_reply(embedded, None, mailbox)
+        diagnosis["embedded_in"] = reply.line
+        diagnosis["cause"] = ("Microsoft refused MAIL FROM with %s %s because the AUTH before it failed with: %s. %s"
+                              % (reply.code, reply.enhanced_status_code, embedded.line, diagnosis["cause"]))
+        return diagnosis
     for rule in REPLY_RULES:
         if _rule_matches(rule, reply):
             return _rule_diagnosis(rule, reply, mailbox)
@@ -509,6 +518,15 @@ def diagnose_reply(code, message, mailbox=None):
         "fix": "Nothing to fix." if success else "Read the reply text; run smtp_auth_info for the mailbox.",
         "blockers": [],
     }
+
+
+def _embedded_refusal(reply):
+    """The AUTH refusal a ``530 5.7.57 ... Error: 535 5.7.139 ...`` carries inside (field captures show it),
+    which is the real cause; None for any other reply."""
+    if reply.code != 530 or reply.enhanced_status_code != "5.7.57":
+        return None
+    found = _EMBEDDED_REPLY.search(reply.text or "")
+    return parse_reply_line(found.group(1)) if found else None
 
 
 def diagnose_transport_failure(kind, detail=None):

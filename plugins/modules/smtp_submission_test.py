@@ -259,6 +259,13 @@ diagnosis:
     matches_known_reply:
       description: Whether the reply was exactly the documented line (apart from the server suffix).
       type: bool
+    embedded_in:
+      description:
+        - Returned when Microsoft answered C(530 5.7.57) with the refusal of the AUTH before it inside
+          (C(... Error: 535 5.7.139 ...)); the diagnosis is then that inner refusal's, and this is the outer line.
+      type: str
+      returned: when the reply carried another reply inside
+      sample: "530 5.7.57 Client not authenticated to send mail. Error: 535 5.7.139 Authentication unsuccessful, basic authentication is disabled."
     cause:
       description: Why this happens.
       type: str

@@ -139,3 +139,27 @@ def test_transport_failures_are_distinct_diagnoses(kind):
     assert result["key"] == kind
     assert result["ok"] is False
     assert "detail text" in result["cause"]
+
+
+# A field capture: the AUTH refusal comes back inside the 5.7.57 at MAIL FROM.
+CAPTURED_5_7_57 = ("530 5.7.57 Client not authenticated to send mail. Error: 535 5.7.139 Authentication "
+                   "unsuccessful, basic authentication is disabled. [YT3PR01CA0122.CANPRD01.PROD.OUTLOOK.COM "
+                   "2025-01-22T03:07:00.315Z 08DD3A1B2C3D4E5F]")
+
+
+def test_a_5_7_57_with_an_auth_refusal_inside_is_diagnosed_as_that_refusal():
+    result = diagnosis.diagnose_reply(530, CAPTURED_5_7_57[4:].encode(), mailbox="printer@contoso.com")
+
+    assert result["key"] == "basic_auth_disabled_by_policy"
+    assert result["blockers"] == ["authentication_policy"]
+    assert result["known_reply"] == diagnosis.REPLY_BASIC_DISABLED
+    assert result["matches_known_reply"] is True
+    # The 5.7.57 context is kept.
+    assert result["embedded_in"].startswith("530 5.7.57 Client not authenticated to send mail. Error: 535 5.7.139")
+    assert "530 5.7.57" in result["cause"] and "MAIL FROM" in result["cause"]
+    assert diagnosis.blockers_for_reply(530, CAPTURED_5_7_57[4:]) == ["authentication_policy"]
+
+
+def test_a_plain_5_7_57_stays_an_unauthenticated_client():
+    result = diagnosis.diagnose_reply(530, diagnosis.REPLY_NOT_AUTHENTICATED[4:] + " " + SUFFIX)
+    assert result["key"] == "client_not_authenticated" and "embedded_in" not in result
