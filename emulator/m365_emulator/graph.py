@@ -36,7 +36,9 @@ INSUFFICIENT_PRIVILEGES = "Insufficient privileges to complete the operation."
 # Read permissions imply nothing about writes; a ReadWrite permission of the same family also allows reads.
 USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 POLICY_READ = ("Policy.Read.All",)
-SECURITY_DEFAULTS_WRITE = ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess")
+# Writing security defaults: the least privileged permission Microsoft documents, or the older pair that also works.
+SECURITY_DEFAULTS_WRITE = (("Policy.ReadWrite.SecurityDefaults",),
+                           ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"))
 MFA_WRITE = ("Policy.ReadWrite.AuthenticationMethod",)
 
 DEFAULT_USER_PROPERTIES = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
@@ -80,11 +82,19 @@ def bad_request(request: Request, message: str, code: str = "BadRequest") -> Htt
     return HttpError(graph_error(request, 400, code, message))
 
 
-def require(request: Request, claims: Claims, *, any_of: tuple[str, ...] = (), all_of: tuple[str, ...] = ()) -> None:
-    """Graph's 403 unless the token's roles hold one of ``any_of`` and all of ``all_of``."""
+def require(request: Request, claims: Claims, *, any_of: tuple[str, ...] = (),
+            one_set_of: tuple[tuple[str, ...], ...] = ()) -> None:
+    """Graph's 403 unless the token's roles hold one of ``any_of``, or every permission of one of ``one_set_of``.
+
+    A ``one_set_of`` refusal names the sets, the least privileged first.
+    """
     roles = set(claims.roles)
-    if (any_of and not roles.intersection(any_of)) or not roles.issuperset(all_of):
+    if any_of and not roles.intersection(any_of):
         raise HttpError(graph_error(request, 403, "Authorization_RequestDenied", INSUFFICIENT_PRIVILEGES))
+    if one_set_of and not any(roles.issuperset(permissions) for permissions in one_set_of):
+        needed = ", or ".join(" and ".join(permissions) for permissions in one_set_of)
+        raise HttpError(graph_error(request, 403, "Authorization_RequestDenied",
+                                    f"{INSUFFICIENT_PRIVILEGES} The application needs {needed}."))
 
 
 def find_user(request: Request, tenant: Tenant, identity: str) -> User:
@@ -154,7 +164,7 @@ def routes(emulator: Emulator):
 
     def patch_security_defaults(request: Request, match: re.Match[str]) -> Response:
         claims = authorized(request)
-        require(request, claims, all_of=SECURITY_DEFAULTS_WRITE)
+        require(request, claims, one_set_of=SECURITY_DEFAULTS_WRITE)
         data = json_object(request)
         for name, value in data.items():
             if name in ("id", "displayName", "description"):

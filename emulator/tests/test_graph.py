@@ -67,7 +67,7 @@ def test_security_defaults_need_policy_permissions(emulator, http, get_token):
     for method, body in (("GET", None), ("PATCH", {"isEnabled": False})):
         response = http.request(method, emulator.base_url + SECURITY_DEFAULTS, headers=readonly, json=body)
         error = assert_graph_error(response, 403, "Authorization_RequestDenied")
-        assert error["message"] == "Insufficient privileges to complete the operation."
+        assert error["message"].startswith("Insufficient privileges to complete the operation.")
     # Policy.Read.All alone reads but does not write.
     http.patch(f"{emulator.base_url}/_emulator/tenants/contoso/apps/{READONLY_APP}",
                json={"graph_permissions": ["Policy.Read.All"]})
@@ -76,6 +76,31 @@ def test_security_defaults_need_policy_permissions(emulator, http, get_token):
     response = http.patch(emulator.base_url + SECURITY_DEFAULTS, headers=reader, json={"isEnabled": False})
     assert_graph_error(response, 403, "Authorization_RequestDenied")
     assert _tenant(emulator).security_defaults_enabled is True
+
+
+def set_permissions(emulator, http, permissions):
+    http.patch(f"{emulator.base_url}/_emulator/tenants/contoso/apps/{READONLY_APP}",
+               json={"graph_permissions": permissions})
+
+
+@pytest.mark.parametrize("permissions, allowed", [
+    (["Policy.ReadWrite.SecurityDefaults"], True),
+    (["Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"], True),
+    (["Policy.ReadWrite.ConditionalAccess"], False),
+    (["Policy.Read.All"], False),
+])
+def test_security_defaults_write_least_privilege_or_the_older_pair(emulator, http, get_token, permissions, allowed):
+    set_permissions(emulator, http, permissions)
+    token = bearer(get_token("graph", client_id=READONLY_APP))
+    response = http.patch(emulator.base_url + SECURITY_DEFAULTS, headers=token, json={"isEnabled": False})
+    if allowed:
+        assert response.status_code == 204
+    else:
+        message = assert_graph_error(response, 403, "Authorization_RequestDenied")["message"]
+        assert message.startswith("Insufficient privileges to complete the operation.")
+        named = message.split(". ", 1)[1]
+        assert named.index("Policy.ReadWrite.SecurityDefaults") < named.index("Policy.ReadWrite.ConditionalAccess")
+    assert _tenant(emulator).security_defaults_enabled is not allowed
 
 
 # -- per-user MFA --------------------------------------------------------------------------------------
