@@ -60,6 +60,8 @@ COMMAND_NOT_FOUND_TYPE = "System.Management.Automation.CommandNotFoundException"
 # What the REST layer wraps a parameter binding failure in (an unknown or ambiguous parameter).
 PARAMETER_SET_TYPE = "Microsoft.Exchange.Admin.OData.Core.AmbiguousParameterSetException"
 CMDLET_EXECUTION_TYPE = "Microsoft.Exchange.Management.PSDirectInvoke.DirectInvokeCmdletExecutionException"
+# What a captured not-found (HTTP 404) is wrapped in: the OData layer's exception around the cmdlet execution one.
+ODATA_SERVICE_TYPE = "Microsoft.Exchange.Admin.OData.Core.ODataServiceException"
 
 MAILBOX_RIGHTS = ("FullAccess", "ExternalAccount", "DeleteItem", "ReadPermission", "ChangePermission", "ChangeOwner")
 RECIPIENT_RIGHTS = ("SendAs",)
@@ -71,13 +73,18 @@ class CmdletError(Exception):
     """A cmdlet failure, answered as Exchange's error envelope with ``ErrId|ExceptionType|Text`` details."""
 
     def __init__(self, exception_type: str, text: str, error_id: str = "", code: str = "InternalServerError",
-                 wrapper_type: str = CMDLET_EXECUTION_TYPE):
+                 wrapper_type: str = CMDLET_EXECUTION_TYPE, status: int = 400, detail_code: str = "Context",
+                 internal_type: str | None = None):
         super().__init__(text)
         self.exception_type = exception_type
         self.text = text
         self.error_id = error_id
         self.code = code
         self.wrapper_type = wrapper_type
+        self.status = status
+        self.detail_code = detail_code
+        # The exception inside the wrapper; None: the cmdlet's own exception, with its text.
+        self.internal_type = internal_type
 
 
 def binding_error(text: str, exception_type: str = BINDING_TYPE) -> CmdletError:
@@ -85,8 +92,11 @@ def binding_error(text: str, exception_type: str = BINDING_TYPE) -> CmdletError:
 
 
 def not_found(identity: Any, server: str) -> CmdletError:
+    """The captured shape: HTTP 404, code NotFound, details[0].code Client, the cmdlet exception only in details."""
     return CmdletError(NOT_FOUND_TYPE, f"The operation couldn't be performed because object '{identity}' couldn't be "
-                                       f"found on '{server}'.", ERR_NOT_FOUND)
+                                       f"found on '{server}'.", ERR_NOT_FOUND, code="NotFound",
+                       wrapper_type=ODATA_SERVICE_TYPE, status=404, detail_code="Client",
+                       internal_type=CMDLET_EXECUTION_TYPE)
 
 
 # -- parameters ----------------------------------------------------------------------------------------------
@@ -790,18 +800,28 @@ def run_cmdlet(store: TenantStore, tenant: Tenant, name: str, parameters: dict[s
 
 def error_body(request: Any, error: CmdletError) -> dict[str, Any]:
     detail = f"{error.error_id}|{error.exception_type}|{error.text}"
-    return {"error": {
+    if error.internal_type is None:
+        internal = {"message": error.text, "type": error.exception_type, "stacktrace": ""}
+    else:
+        internal = {"message": f"Exception of type '{error.internal_type}' was thrown.", "type": error.internal_type,
+                    "stacktrace": ""}
+    body: dict[str, Any] = {
         "code": error.code,
         "message": "Error executing cmdlet",
-        "details": [{"code": "Context", "target": "", "message": detail}],
+        "details": [{"code": error.detail_code, "target": "", "message": detail}],
         "innererror": {
             "message": "Error executing cmdlet",
             "type": error.wrapper_type,
             "stacktrace": "",
-            "internalexception": {"message": error.text, "type": error.exception_type, "stacktrace": ""},
+            "internalexception": internal,
             "request-id": getattr(request, "request_id", ""),
         },
-    }}
+    }
+    if error.status == 404:
+        # The captured not-found carries the warnings annotation inside the error object.
+        body["adminapi.warnings@odata.type"] = COLLECTION_OF_STRING
+        body["@adminapi.warnings"] = []
+    return {"error": body}
 
 
 def _unauthorized(reason: str) -> Any:
@@ -873,7 +893,7 @@ class ExchangeService:
                     return self.next_page(request, tenant, tenant_ref, name, parameters)
                 outcome = run_cmdlet(store, tenant, name, parameters)
             except CmdletError as error:
-                return Response(400, error_body(request, error))
+                return Response(error.status, error_body(request, error))
             request.log["wrote"] = outcome.wrote
             if isinstance(outcome.value, list):
                 return Response(200, self.envelope(request, tenant_ref, outcome.value, []))

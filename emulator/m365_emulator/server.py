@@ -222,8 +222,11 @@ class Fault:
         if self.remaining is not None and (not isinstance(self.remaining, int) or self.remaining < 1):
             raise ValueError("fault: count must be a positive integer, or null for every matching request")
         self.retry_after = spec.get("retry_after", 1)
-        if self.retry_after is not None and (not isinstance(self.retry_after, int) or self.retry_after < 0):
-            raise ValueError("fault: retry_after must be a non-negative integer (seconds) or null")
+        # Fractional seconds are allowed: Exchange's own client parses Retry-After as a double.
+        if self.retry_after is not None and (isinstance(self.retry_after, bool)
+                                             or not isinstance(self.retry_after, (int, float))
+                                             or self.retry_after < 0):
+            raise ValueError("fault: retry_after must be a non-negative number of seconds (1.5 is allowed) or null")
         self.body = spec.get("body")
         self.headers = spec.get("headers") or {}
         if not isinstance(self.headers, dict):

@@ -83,10 +83,16 @@ def test_faults_crud(control):
     assert control("GET", "faults").json()["faults"] == []
 
 
-@pytest.mark.parametrize("spec", [{"status": 200}, {"path": "("}, {"count": 0}, {"colour": "red"}])
+@pytest.mark.parametrize("spec", [{"status": 200}, {"path": "("}, {"count": 0}, {"colour": "red"},
+                                  {"retry_after": -1}, {"retry_after": "soon"}, {"retry_after": True}])
 def test_invalid_faults_are_400(control, spec):
     response = control("POST", "faults", json=spec)
     assert response.status_code == 400 and response.json()["error"]["message"]
+
+
+def test_fault_with_fractional_retry_after_through_the_control_api(control):
+    created = control("POST", "faults", json={"path": "/users/", "status": 429, "retry_after": 1.5})
+    assert created.status_code == 201 and created.json()["retry_after"] == 1.5
 
 
 def test_fault_targets_a_cmdlet(emulator, http, get_token):

@@ -88,7 +88,7 @@ def test_user_without_mailbox_is_not_found_by_mailbox_cmdlets(emulator, http, to
         emulator.store.find_tenant(CONTOSO_ID).add_user(User("guest@contoso.com", has_mailbox=False))
     for cmdlet in ("Get-CASMailbox", "Get-Mailbox", "Set-CASMailbox"):
         reply = invoke(emulator, http, token, cmdlet, {"Identity": "guest@contoso.com"})
-        assert reply.status_code == 400
+        assert reply.status_code == 404
         assert "ManagementObjectNotFoundException|The operation couldn't be performed because object " \
                "'guest@contoso.com' couldn't be found on '" in detail(reply)
     [found] = run("Get-User", {"Identity": "guest@contoso.com"})["value"]
@@ -172,7 +172,7 @@ def test_user_authentication_policy(emulator, http, token, run):
     run("Set-User", {"Identity": "alerts@contoso.com", "AuthenticationPolicy": None})
     assert user(emulator, "alerts").authentication_policy is None
     reply = invoke(emulator, http, token, "Set-User", {"Identity": "alerts", "AuthenticationPolicy": "No Such Policy"})
-    assert reply.status_code == 400
+    assert reply.status_code == 404
     assert "ManagementObjectNotFoundException|The operation couldn't be performed because object " \
            "'No Such Policy' couldn't be found" in detail(reply)
 
@@ -186,7 +186,7 @@ def test_organization_config_and_authentication_policies(emulator, http, token, 
     [one] = run("Get-AuthenticationPolicy", {"Identity": "Allow Basic SMTP"})["value"]
     assert one["AllowBasicAuthSmtp"] is True and one["AllowBasicAuthPop"] is False
     reply = invoke(emulator, http, token, "Get-AuthenticationPolicy", {"Identity": "Nope"})
-    assert reply.status_code == 400 and "ManagementObjectNotFoundException" in detail(reply)
+    assert reply.status_code == 404 and "ManagementObjectNotFoundException" in detail(reply)
     run("Set-OrganizationConfig", {"DefaultAuthenticationPolicy": "Block Basic SMTP"})
     assert run("Get-OrganizationConfig")["value"][0]["DefaultAuthenticationPolicy"] == "Block Basic SMTP"
 
@@ -208,7 +208,7 @@ def test_service_principals(emulator, http, token, run):
     not_guid = invoke(emulator, http, token, "New-ServicePrincipal", {"AppId": "relay", "ObjectId": SP_OBJECT_ID})
     assert not_guid.status_code == 400 and "to type \"System.Guid\"" in detail(not_guid)
     missing = invoke(emulator, http, token, "Get-ServicePrincipal", {"Identity": "b0000000-0000-4000-8000-000000000000"})
-    assert missing.status_code == 400 and "ManagementObjectNotFoundException" in detail(missing)
+    assert missing.status_code == 404 and "ManagementObjectNotFoundException" in detail(missing)
 
 
 def test_mailbox_and_recipient_permissions(emulator, http, token, run):
@@ -236,7 +236,7 @@ def test_mailbox_and_recipient_permissions(emulator, http, token, run):
     assert wrong_right.status_code == 400 and "ParameterBindingArgumentTransformationException" in detail(wrong_right)
     unknown_trustee = invoke(emulator, http, token, "Add-MailboxPermission",
                              {"Identity": "notify", "User": "nobody@contoso.com", "AccessRights": "FullAccess"})
-    assert unknown_trustee.status_code == 400 and "'nobody@contoso.com' couldn't be found" in detail(unknown_trustee)
+    assert unknown_trustee.status_code == 404 and "'nobody@contoso.com' couldn't be found" in detail(unknown_trustee)
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
@@ -274,12 +274,29 @@ def test_binding_error_is_wrapped_as_ambiguous_parameter_set(emulator, http, tok
 
 def test_not_found_names_object_and_server(emulator, http, token):
     reply = invoke(emulator, http, token, "Get-CASMailbox", {"Identity": "ghost@contoso.com"})
-    assert reply.status_code == 400
+    assert reply.status_code == 404
     error_id, exception_type, text = detail(reply).split("|", 2)
     assert error_id == "Ex6F9304"
     assert exception_type == "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"
     assert text.startswith("The operation couldn't be performed because object 'ghost@contoso.com' couldn't be found "
                            "on '") and text.endswith(".PROD.OUTLOOK.COM'.")
+
+
+def test_not_found_has_the_captured_404_shape(emulator, http, token):
+    reply = invoke(emulator, http, token, "Set-CASMailbox",
+                   {"Identity": "ghost@contoso.com", "SmtpClientAuthenticationDisabled": False})
+    assert reply.status_code == 404
+    error = reply.json()["error"]
+    assert error["code"] == "NotFound" and error["message"] == "Error executing cmdlet"
+    [only] = error["details"]
+    assert only["code"] == "Client"
+    assert only["message"].startswith("Ex6F9304|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|"
+                                      "The operation couldn't be performed because object 'ghost@contoso.com'")
+    assert error["innererror"]["type"] == "Microsoft.Exchange.Admin.OData.Core.ODataServiceException"
+    internal = error["innererror"]["internalexception"]
+    assert internal["type"] == "Microsoft.Exchange.Management.PSDirectInvoke.DirectInvokeCmdletExecutionException"
+    assert error["@adminapi.warnings"] == []
+    assert error["adminapi.warnings@odata.type"] == "#Collection(String)"
 
 
 @pytest.mark.parametrize("body", [{"Cmdlet": "Get-CASMailbox"}, {"CmdletInput": {"Parameters": {}}},
@@ -333,6 +350,14 @@ def test_throttling_fault_answers_429_then_recovers(emulator, http, token):
     other = invoke(emulator, http, token, "Get-TransportConfig")
     assert other.status_code == 200
     assert invoke(emulator, http, token, "Get-CASMailbox", {"Identity": "scanner"}).status_code == 200
+
+
+def test_throttling_fault_can_send_a_fractional_retry_after(emulator, http, token):
+    emulator.add_fault({"cmdlet": "Set-CASMailbox", "status": 429, "retry_after": 1.5})
+    reply = invoke(emulator, http, token, "Set-CASMailbox",
+                   {"Identity": "scanner", "SmtpClientAuthenticationDisabled": False})
+    assert reply.status_code == 429 and reply.headers["Retry-After"] == "1.5"
+    assert user(emulator, "scanner").smtp_client_authentication_disabled is True
 
 
 # -- ResultSize and paging ------------------------------------------------------------------------------------
