@@ -25,7 +25,7 @@ def setting_result(name, before, after, changed):
     }
 
 
-def converge_setting(name, desired, read, write, check_mode):
+def read_compare_write_setting(name, desired, read, write, check_mode):
     """Read one tenant-wide setting, and write ``desired`` only when it differs (never in check mode)."""
     before = read()
     changed = before != desired
@@ -68,15 +68,6 @@ def bulk_summary(results):
     if failed:
         msg = "; ".join("%s: %s" % (item["identity"], item.get("msg") or "failed") for item in failed)
     return changed, failed, msg
-
-
-def as_list(value):
-    """Accept a single identity where a list is documented (YAML ``mailboxes: scanner@contoso.com``)."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [item for item in value if item not in (None, "")]
-    return [value]
 
 
 def unique(identities):

@@ -45,10 +45,6 @@ class BatchResult:
     headers: dict = field(default_factory=dict)
     error: M365Error | None = None
 
-    @property
-    def ok(self):
-        return self.error is None
-
 
 def graph_error(status, body, operation, permission=None, identity=None, tenant=None, request_id=None,
                 retry_after=None):

@@ -79,7 +79,7 @@ class M365Module:
             self._exchange = ExchangeClient(self.session, self._tokens, self.settings, events=self.retry_events)
         return self._exchange
 
-    def _decorate(self, result):
+    def _with_retries_and_warnings(self, result):
         result = dict(result)
         result["retries"] = self.retry_events.as_list()
         if self.retry_events.throttled:
@@ -92,7 +92,7 @@ class M365Module:
         return result
 
     def fail(self, msg, **result):
-        self.ansible.fail_json(msg=msg, **self._decorate(result))
+        self.ansible.fail_json(msg=msg, **self._with_retries_and_warnings(result))
 
     def fail_from_error(self, error, **result):
         message = str(error)
@@ -101,7 +101,7 @@ class M365Module:
         self.fail(message, error=error.to_dict(), **result)
 
     def exit(self, **result):
-        self.ansible.exit_json(**self._decorate(result))
+        self.ansible.exit_json(**self._with_retries_and_warnings(result))
 
     def run(self, function):
         try:

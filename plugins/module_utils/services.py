@@ -18,6 +18,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M3
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchRequest
 
 SECURITY_DEFAULTS_PATH = "policies/identitySecurityDefaultsEnforcementPolicy"
+CONDITIONAL_ACCESS_PATH = "identity/conditionalAccess/policies"
 
 # Asking for this many mailboxes or fewer reads them one Get-CASMailbox -Identity at a time (a few in
 # parallel); more than this reads the whole tenant in one paged listing. 25 single reads at 4 in flight
@@ -25,6 +26,7 @@ SECURITY_DEFAULTS_PATH = "policies/identitySecurityDefaultsEnforcementPolicy"
 MAILBOX_LISTING_THRESHOLD = 25
 EXCHANGE_CONCURRENCY = 4
 
+# What each read and write needs, named in errors and in "unreadable" findings. One table for every module.
 PERMISSIONS = {
     "security_defaults_read": "Policy.Read.All",
     # The least privileged permission (Graph v1.0 reference); the older pair still works and is named second.
@@ -33,6 +35,11 @@ PERMISSIONS = {
     "mfa_read": "Policy.Read.All",
     "mfa_write": "Policy.ReadWrite.AuthenticationMethod",
     "user_read": "User.Read.All",
+    "conditional_access_read": "Policy.Read.All",
+    "group_membership_read": "GroupMember.Read.All",
+    # Without it Graph still lists the roles, but as bare ids with roleTemplateId null ("limited information").
+    "role_membership_read": "RoleManagement.Read.Directory (or Directory.Read.All)",
+    "exchange": "Exchange.ManageAsApp (Office 365 Exchange Online) and the Exchange Administrator role",
 }
 
 # The enabled service plans that give a user an Exchange Online mailbox. ``service: "exchange"`` alone is not
@@ -53,7 +60,6 @@ OTHER_EXCHANGE_PLAN_NAMES = {
     "199a5c09-e0ca-4e37-8f7c-b05d533e1ea2": "MICROSOFTBOOKINGS",
 }
 
-MFA_STATES = ("disabled", "enabled", "enforced")
 # A user set to "enabled" who registers a method turns "enforced" on their own.
 MFA_SATISFIED_BY = {"enabled": ("enforced",)}
 
@@ -91,10 +97,21 @@ def org_state(disabled):
 
 # ---- security defaults (Graph) ----------------------------------------------------------------------
 
-def read_security_defaults(graph):
-    policy = graph.get(SECURITY_DEFAULTS_PATH, operation="reading the security defaults policy",
-                       permission=PERMISSIONS["security_defaults_read"])
+# Each Graph read is a request builder and a parser of its reply, so the setting modules and the readiness
+# check read a setting the same way, and one $batch can carry reads of several kinds.
+
+def security_defaults_request():
+    return BatchRequest("GET", SECURITY_DEFAULTS_PATH, operation="reading the security defaults policy",
+                        permission=PERMISSIONS["security_defaults_read"])
+
+
+def parse_security_defaults(policy):
     return "enabled" if (policy or {}).get("isEnabled") else "disabled"
+
+
+def read_security_defaults(graph):
+    request = security_defaults_request()
+    return parse_security_defaults(graph.get(request.url, operation=request.operation, permission=request.permission))
 
 
 def write_security_defaults(graph, state):
@@ -136,13 +153,14 @@ def list_cas_mailboxes(exchange):
     return exchange.invoke("Get-CASMailbox", unlimited=True)
 
 
-def read_cas_mailboxes(exchange, identities, threshold=MAILBOX_LISTING_THRESHOLD, concurrency=EXCHANGE_CONCURRENCY,
-                       listing=None):
-    """A Lookup per identity, in order. Few identities are read one by one; many, or a ``listing``
-    already fetched, are matched against the tenant-wide list."""
+def read_mailboxes(exchange, cmdlet, identities, threshold=MAILBOX_LISTING_THRESHOLD,
+                   concurrency=EXCHANGE_CONCURRENCY, listing=None):
+    """A Lookup per identity, in order, from a per-mailbox Get-* cmdlet (Get-CASMailbox, Get-User, ...). Few
+    identities are read one by one; many, or a ``listing`` already fetched, are matched against the tenant-wide
+    list (one paged request instead of one per mailbox)."""
     identities = list(identities)
     if listing is None and len(identities) > threshold:
-        listing = list_cas_mailboxes(exchange)
+        listing = exchange.invoke(cmdlet, unlimited=True)
     if listing is not None:
         index = {}
         for record in listing:
@@ -150,12 +168,16 @@ def read_cas_mailboxes(exchange, identities, threshold=MAILBOX_LISTING_THRESHOLD
                 index.setdefault(name, record)
         return [Lookup(identity, identity.lower() in index, index.get(identity.lower(), {}))
                 for identity in identities]
-    return parallel(identities, lambda identity: _read_one_cas_mailbox(exchange, identity), concurrency)
+    return map_concurrently(identities, lambda identity: _read_one_mailbox(exchange, cmdlet, identity), concurrency)
 
 
-def _read_one_cas_mailbox(exchange, identity):
+def read_cas_mailboxes(exchange, identities, **options):
+    return read_mailboxes(exchange, "Get-CASMailbox", identities, **options)
+
+
+def _read_one_mailbox(exchange, cmdlet, identity):
     try:
-        records = exchange.invoke("Get-CASMailbox", {"Identity": identity}, identity=identity)
+        records = exchange.invoke(cmdlet, {"Identity": identity}, identity=identity)
     except NotFoundError:
         return Lookup(identity, False)
     if not records:
@@ -169,7 +191,7 @@ def write_mailbox_smtp_auth(exchange, identity, state):
                     identity=identity)
 
 
-def parallel(items, function, concurrency=EXCHANGE_CONCURRENCY):
+def map_concurrently(items, function, concurrency=EXCHANGE_CONCURRENCY):
     """``function`` over ``items`` with a bounded number in flight; results in input order. The first
     error that is not about one item (permission, throttling, transport) is raised."""
     if len(items) <= 1 or concurrency <= 1:
@@ -189,19 +211,33 @@ def _mfa_path(user):
     return user_path(user) + "/authentication/requirements"
 
 
-def read_mfa_states(graph, users):
-    """A Lookup per user with ``record = {"state": ...}``; unknown users are ``found: False``."""
-    requests = [BatchRequest("GET", _mfa_path(user), operation="reading per-user MFA of %s" % user,
-                             permission=PERMISSIONS["mfa_read"], identity=user) for user in users]
+def mfa_request(user):
+    return BatchRequest("GET", _mfa_path(user), operation="reading per-user MFA of %s" % user,
+                        permission=PERMISSIONS["mfa_read"], identity=user)
+
+
+def parse_mfa_state(requirements):
+    return (requirements or {}).get("perUserMfaState")
+
+
+def read_lookups(graph, users, build_request, parse, version="v1.0"):
+    """One ``$batch`` read per user: a Lookup with ``record = parse(body)``; unknown users are ``found: False``,
+    any other error is raised."""
     lookups = []
-    for user, result in zip(users, graph.batch(requests, version="beta")):
+    for user, result in zip(users, graph.batch([build_request(user) for user in users], version=version)):
         if isinstance(result.error, NotFoundError):
             lookups.append(Lookup(user, False))
         elif result.error is not None:
             raise result.error
         else:
-            lookups.append(Lookup(user, True, {"state": (result.body or {}).get("perUserMfaState")}))
+            lookups.append(Lookup(user, True, parse(result.body or {})))
     return lookups
+
+
+def read_mfa_states(graph, users):
+    """A Lookup per user with ``record = {"state": ...}``; unknown users are ``found: False``."""
+    # Per-user MFA exists on beta only.
+    return read_lookups(graph, users, mfa_request, lambda body: {"state": parse_mfa_state(body)}, version="beta")
 
 
 def write_mfa_states(graph, changes):
@@ -241,17 +277,19 @@ def license_record(user):
     }
 
 
+def license_request(user):
+    return BatchRequest("GET", user_path(user) + "?$select=id,userPrincipalName,assignedPlans",
+                        operation="reading the licences of %s" % user, permission=PERMISSIONS["user_read"],
+                        identity=user)
+
+
 def read_license_info(graph, users):
     """A Lookup per user with ``record = license_record(...)``."""
-    requests = [BatchRequest("GET", user_path(user) + "?$select=id,userPrincipalName,assignedPlans",
-                             operation="reading the licences of %s" % user, permission=PERMISSIONS["user_read"],
-                             identity=user) for user in users]
-    lookups = []
-    for user, result in zip(users, graph.batch(requests)):
-        if isinstance(result.error, NotFoundError):
-            lookups.append(Lookup(user, False))
-        elif result.error is not None:
-            raise result.error
-        else:
-            lookups.append(Lookup(user, True, license_record(result.body or {})))
-    return lookups
+    return read_lookups(graph, users, license_request, license_record)
+
+
+# ---- Conditional Access (Graph, diagnosis only) ------------------------------------------------------
+
+def conditional_access_request():
+    return BatchRequest("GET", CONDITIONAL_ACCESS_PATH, operation="reading the Conditional Access policies",
+                        permission=PERMISSIONS["conditional_access_read"])

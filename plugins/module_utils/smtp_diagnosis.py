@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 
 COLLECTION = "m365ops.smtp_auth"
-ROLE = COLLECTION + ".relay_accounts"
 
 # Newer front ends append "[<frontend> <timestamp> <id>]" to every reply; it identifies the server
 # that answered, not the cause, so matching ignores it and the result keeps it apart.
@@ -544,8 +543,3 @@ def diagnose_transport_failure(kind, detail=None):
         "fix": failure["fix"],
         "blockers": [],
     }
-
-
-def blockers_for_reply(code, message):
-    """The blocker names that can produce this reply (empty when none of the settings explains it)."""
-    return diagnose_reply(code, message)["blockers"]

@@ -24,16 +24,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import Bat
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis import describe_blocker
 
 AUTH_MODES = ("basic", "oauth")
-EXCHANGE_PERMISSION = "Exchange.ManageAsApp (Office 365 Exchange Online) and the Exchange Administrator role"
-GRAPH_PERMISSIONS = {
-    "security_defaults": "Policy.Read.All",
-    "conditional_access": "Policy.Read.All",
-    "per_user_mfa": "Policy.Read.All",
-    "license": "User.Read.All",
-    "group_membership": "GroupMember.Read.All",
-    # Without it Graph still lists the roles, but as bare ids with roleTemplateId null ("limited information").
-    "role_membership": "RoleManagement.Read.Directory (or Directory.Read.All)",
-}
+PERMISSIONS = services.PERMISSIONS
 # Client app types of a Conditional Access policy that cover SMTP AUTH with a password: "other clients"
 # (older protocols), or all client apps. exchangeActiveSync alone does not cover SMTP AUTH.
 LEGACY_CLIENT_APP_TYPES = frozenset(("all", "other"))
@@ -41,8 +32,6 @@ LEGACY_CLIENT_APP_TYPES = frozenset(("all", "other"))
 EXCHANGE_APPLICATIONS = frozenset(("all", "office365", "00000002-0000-0ff1-ce00-000000000000"))
 MFA_BLOCKING_STATES = ("enabled", "enforced")
 
-SECURITY_DEFAULTS_PATH = "policies/identitySecurityDefaultsEnforcementPolicy"
-CONDITIONAL_ACCESS_PATH = "identity/conditionalAccess/policies"
 # OData casts on a user's memberships are advanced queries: Graph wants this header and $count=true.
 ADVANCED_QUERY = {"ConsistencyLevel": "eventual"}
 # Per-user MFA only exists on beta, and beta serves every other read too: one batch version means the
@@ -103,24 +92,14 @@ def _graph_batch(graph, facts, identities, basic_identities):
         handlers.append(handler)
 
     if basic_identities:
-        add(BatchRequest("GET", SECURITY_DEFAULTS_PATH, operation="reading the security defaults policy",
-                         permission=GRAPH_PERMISSIONS["security_defaults"]),
-            lambda result: setattr(facts, "security_defaults", _graph_value(
-                "security defaults", result, lambda body: bool(body.get("isEnabled")))))
-        add(BatchRequest("GET", CONDITIONAL_ACCESS_PATH, operation="reading the Conditional Access policies",
-                         permission=GRAPH_PERMISSIONS["conditional_access"]),
-            lambda result: setattr(facts, "conditional_access", _graph_value(
-                "Conditional Access policies", result, lambda body: _all_pages(graph, body))))
+        add(services.security_defaults_request(), lambda result: setattr(facts, "security_defaults", _graph_value(
+            "security defaults", result, services.parse_security_defaults)))
+        add(services.conditional_access_request(), lambda result: setattr(facts, "conditional_access", _graph_value(
+            "Conditional Access policies", result, lambda body: _all_pages(graph, body))))
     for identity in identities:
-        add(BatchRequest("GET", services.user_path(identity) + "?$select=id,userPrincipalName,assignedPlans",
-                         operation="reading the licences of %s" % identity,
-                         permission=GRAPH_PERMISSIONS["license"], identity=identity),
-            _store_user(facts, identity))
+        add(services.license_request(identity), _store_user(facts, identity))
     for identity in basic_identities:
-        add(BatchRequest("GET", services.user_path(identity) + "/authentication/requirements",
-                         operation="reading per-user MFA of %s" % identity,
-                         permission=GRAPH_PERMISSIONS["per_user_mfa"], identity=identity),
-            _store_mfa(facts, identity))
+        add(services.mfa_request(identity), _store_mfa(facts, identity))
     for handler, result in zip(handlers, graph.batch(requests, version=GRAPH_VERSION)):
         handler(result)
 
@@ -137,7 +116,7 @@ def _all_pages(graph, body):
     items = list(body.get("value") or [])
     if body.get("@odata.nextLink"):
         items.extend(graph.list(body["@odata.nextLink"], operation="reading the Conditional Access policies",
-                                permission=GRAPH_PERMISSIONS["conditional_access"]))
+                                permission=PERMISSIONS["conditional_access_read"]))
     return items
 
 
@@ -156,7 +135,7 @@ def _store_mfa(facts, identity):
         if isinstance(result.error, NotFoundError):
             facts.mfa[identity] = None
             return
-        facts.mfa[identity] = _graph_value("per-user MFA", result, lambda body: body.get("perUserMfaState"))
+        facts.mfa[identity] = _graph_value("per-user MFA", result, services.parse_mfa_state)
     return handler
 
 
@@ -180,14 +159,14 @@ def _read_memberships(graph, facts, identities, groups, roles):
             requests.append(BatchRequest(
                 "GET", services.user_path(identity) + "/transitiveMemberOf?$select=id",
                 operation="reading the group memberships of %s" % identity,
-                permission=GRAPH_PERMISSIONS["group_membership"], identity=identity))
+                permission=PERMISSIONS["group_membership_read"], identity=identity))
             handlers.append((membership, "groups", "Conditional Access group membership", "id"))
         if roles:
             requests.append(BatchRequest(
                 "GET", services.user_path(identity)
                 + "/transitiveMemberOf/microsoft.graph.directoryRole?$select=id,roleTemplateId&$count=true",
                 operation="reading the directory roles of %s" % identity, headers=ADVANCED_QUERY,
-                permission=GRAPH_PERMISSIONS["role_membership"], identity=identity))
+                permission=PERMISSIONS["role_membership_read"], identity=identity))
             handlers.append((membership, "roles", "Conditional Access role membership", "roleTemplateId"))
     for (membership, kind, setting, key), result in zip(handlers, graph.batch(requests, version=GRAPH_VERSION)):
         membership[kind] = _membership_ids(result, setting, key, kind)
@@ -201,7 +180,7 @@ def _membership_ids(result, setting, key, kind):
     if any(not item.get(key) for item in items):
         return Unreadable(setting, PermissionDeniedError(
             "Graph returned the %s without their %s (limited information)" % (kind, key),
-            permission=GRAPH_PERMISSIONS["role_membership" if kind == "roles" else "group_membership"]))
+            permission=PERMISSIONS["%s_membership_read" % kind[:-1]]))
     return {str(item[key]).lower() for item in items}
 
 
@@ -210,33 +189,13 @@ def _exchange_single(exchange, cmdlet):
     return records[0] if records else {}
 
 
-def _exchange_per_mailbox(exchange, cmdlet, identities):
-    """A Lookup per identity: one cmdlet per identity for a few, one tenant-wide listing for many."""
-    if len(identities) > services.MAILBOX_LISTING_THRESHOLD:
-        index = {}
-        for record in exchange.invoke(cmdlet, unlimited=True):
-            for name in services.mailbox_names(record):
-                index.setdefault(name, record)
-        return [services.Lookup(identity, identity.lower() in index, index.get(identity.lower(), {}))
-                for identity in identities]
-
-    def read_one(identity):
-        try:
-            records = exchange.invoke(cmdlet, {"Identity": identity}, identity=identity)
-        except NotFoundError:
-            return services.Lookup(identity, False)
-        return services.Lookup(identity, bool(records), records[0] if records else {})
-
-    return services.parallel(identities, read_one)
-
-
 def _read_permissions(exchange, identities):
     def read_one(identity):
         try:
             return exchange.invoke("Get-MailboxPermission", {"Identity": identity}, identity=identity)
         except NotFoundError:
             return []
-    return services.parallel(identities, read_one)
+    return services.map_concurrently(identities, read_one)
 
 
 def _per_mailbox(setting, target, identities, function):
@@ -265,7 +224,7 @@ def gather(graph, exchange, entries):
     facts.org_switch_disabled = _read("organisation SMTP AUTH switch", lambda: bool(
         _exchange_single(exchange, "Get-TransportConfig").get("SmtpClientAuthenticationDisabled")))
     _per_mailbox("mailbox SMTP AUTH switch", facts.cas_mailboxes, identities,
-                 lambda names: _exchange_per_mailbox(exchange, "Get-CASMailbox", names))
+                 lambda names: services.read_cas_mailboxes(exchange, names))
     if basic:
         facts.default_authentication_policy = _read("default authentication policy", lambda: _exchange_single(
             exchange, "Get-OrganizationConfig").get("DefaultAuthenticationPolicy"))
@@ -273,7 +232,7 @@ def gather(graph, exchange, entries):
             str(policy.get("Name") or policy.get("Identity")).lower(): policy
             for policy in exchange.invoke("Get-AuthenticationPolicy")})
         _per_mailbox("authentication policy of the user", facts.exchange_users, basic,
-                     lambda names: _exchange_per_mailbox(exchange, "Get-User", names))
+                     lambda names: services.read_mailboxes(exchange, "Get-User", names))
     if oauth:
         facts.service_principals = _read("Exchange service principals",
                                          lambda: exchange.invoke("Get-ServicePrincipal"))
@@ -460,8 +419,8 @@ def _judge_basic(verdict, facts, user):
     if _is_unreadable(defaults):
         verdict.unknown(defaults)
     elif defaults is not None:
-        verdict.settings["security_defaults"] = "enabled" if defaults else "disabled"
-        if defaults:
+        verdict.settings["security_defaults"] = defaults
+        if defaults == "enabled":
             verdict.block("security_defaults_enabled", True)
 
     mfa = facts.mfa.get(identity)
@@ -573,7 +532,7 @@ def tenant_settings(facts):
 
     return {
         "org_smtp_auth": shown(facts.org_switch_disabled, services.org_state),
-        "security_defaults": shown(facts.security_defaults, lambda value: "enabled" if value else "disabled"),
+        "security_defaults": shown(facts.security_defaults, lambda value: value),
         "default_authentication_policy": shown(facts.default_authentication_policy, lambda value: value),
         "conditional_access_policies_blocking_legacy_auth": shown(
             facts.conditional_access,

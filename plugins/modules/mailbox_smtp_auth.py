@@ -178,7 +178,7 @@ def apply(module, results):
         except ExchangeCommandError as error:
             refuse(module, item, error)
 
-    services.parallel(pending, write)
+    services.map_concurrently(pending, write)
     cleared = [item for item in pending if item["after"] == "inherit" and not item["failed"]]
     if cleared:
         # Clearing with JSON null is not confirmed against the live service: believe the tenant, not the 200.

@@ -78,12 +78,12 @@ error:
 """
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import services
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import converge_setting
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import read_compare_write_setting
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
 
 def manage(module):
-    return converge_setting("smtp_auth", module.params["state"],
+    return read_compare_write_setting("smtp_auth", module.params["state"],
                             read=lambda: services.read_org_smtp_auth(module.exchange),
                             write=lambda state: services.write_org_smtp_auth(module.exchange, state),
                             check_mode=module.check_mode)

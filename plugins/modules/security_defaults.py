@@ -79,12 +79,12 @@ error:
 """
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import services
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import converge_setting
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import read_compare_write_setting
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
 
 def manage(module):
-    return converge_setting("security_defaults", module.params["state"],
+    return read_compare_write_setting("security_defaults", module.params["state"],
                             read=lambda: services.read_security_defaults(module.graph),
                             write=lambda state: services.write_security_defaults(module.graph, state),
                             check_mode=module.check_mode)

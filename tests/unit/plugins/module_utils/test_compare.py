@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import converge_setting
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import read_compare_write_setting
 
 
 @pytest.mark.parametrize("check_mode, expected_writes", [(False, ["disabled"]), (True, [])])
 def test_drifting_setting_is_written_only_outside_check_mode(check_mode, expected_writes):
     writes = []
-    result = converge_setting("security_defaults", "disabled", read=lambda: "enabled", write=writes.append,
+    result = read_compare_write_setting("security_defaults", "disabled", read=lambda: "enabled", write=writes.append,
                               check_mode=check_mode)
     assert writes == expected_writes
     assert result == {
@@ -25,7 +25,7 @@ def test_drifting_setting_is_written_only_outside_check_mode(check_mode, expecte
 
 def test_setting_already_as_desired_is_not_written():
     writes = []
-    result = converge_setting("smtp_auth", "enabled", read=lambda: "enabled", write=writes.append, check_mode=False)
+    result = read_compare_write_setting("smtp_auth", "enabled", read=lambda: "enabled", write=writes.append, check_mode=False)
     assert writes == []
     assert result["changed"] is False
     assert (result["before"], result["after"]) == ("enabled", "enabled")

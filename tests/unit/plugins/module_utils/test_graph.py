@@ -61,7 +61,7 @@ def test_throttled_batch_items_alone_are_resent_after_retry_after(serve, clients
     server = serve(batch_answer(item_status))
     graph, _exchange, events = clients(server.url)
     results = graph.batch([BatchRequest("GET", "users/u%d" % number) for number in range(4)])
-    assert all(result.ok for result in results)
+    assert all(result.error is None for result in results)
     assert [item["url"] for item in server.requests[1]["body"]["requests"]] == ["/users/u2"]
     assert sleeps == [5.0]
     assert events.as_list()[0]["status"] == 429 and events.as_list()[0]["wait"] == 5.0
@@ -86,7 +86,7 @@ def test_batch_item_errors_are_mapped_per_item(serve, clients):
         BatchRequest("GET", "users/gone", identity="gone@contoso.com"),
         BatchRequest("GET", "users/secret", permission="User.Read.All"),
     ])
-    assert ok.ok
+    assert ok.error is None
     assert isinstance(gone.error, NotFoundError) and gone.error.identity == "gone@contoso.com"
     assert isinstance(secret.error, PermissionDeniedError) and secret.error.permission == "User.Read.All"
 

@@ -112,9 +112,8 @@ def test_bulk_diff_and_summary():
     assert changed is True and len(failed) == 1 and msg == "b: not found"
 
 
-def test_identities_are_deduplicated_case_insensitively_and_a_string_is_a_list():
+def test_identities_are_deduplicated_case_insensitively():
     assert compare.unique(["A@x.com", "a@x.com ", "b@x.com"]) == ["A@x.com", "b@x.com"]
-    assert compare.as_list("a@x.com") == ["a@x.com"]
 
 
 def test_a_refused_security_defaults_write_names_the_least_privileged_permission_first(serve, clients):

@@ -111,7 +111,7 @@ def test_every_blocker_reply_is_diagnosed_back_to_that_blocker(name):
 
     assert described["reply"] in diagnosis.KNOWN_REPLY_LINES
     for line in described["replies"]:
-        assert name in diagnosis.blockers_for_reply(int(line[:3]), line[4:])
+        assert name in diagnosis.diagnose_reply(int(line[:3]), line[4:])["blockers"]
     assert described["blocker"] == name
     assert described["value"] == "x"
     assert "{mailbox}" not in repr(described)
@@ -157,7 +157,7 @@ def test_a_5_7_57_with_an_auth_refusal_inside_is_diagnosed_as_that_refusal():
     # The 5.7.57 context is kept.
     assert result["embedded_in"].startswith("530 5.7.57 Client not authenticated to send mail. Error: 535 5.7.139")
     assert "530 5.7.57" in result["cause"] and "MAIL FROM" in result["cause"]
-    assert diagnosis.blockers_for_reply(530, CAPTURED_5_7_57[4:]) == ["authentication_policy"]
+    assert diagnosis.diagnose_reply(530, CAPTURED_5_7_57[4:])["blockers"] == ["authentication_policy"]
 
 
 def test_a_plain_5_7_57_stays_an_unauthenticated_client():

@@ -23,7 +23,7 @@ STANDARD = {"service_plan_id": "9aaf7827-d63c-4b61-89c3-182f06f82e5c", "name": "
 
 def clean_facts(switch=None):
     facts = Facts()
-    facts.security_defaults = False
+    facts.security_defaults = "disabled"
     facts.conditional_access = []
     facts.org_switch_disabled = False
     facts.default_authentication_policy = None
@@ -223,7 +223,7 @@ def test_roles_returned_without_their_template_id_are_unreadable_not_absent():
 
 def test_oauth_ignores_basic_only_blockers_and_checks_full_access():
     facts = clean_facts()
-    facts.security_defaults = True
+    facts.security_defaults = "enabled"
     facts.mfa[UPN] = "enforced"
     facts.service_principals = [{"Identity": "sp-1", "AppId": "APP-1", "ObjectId": "obj-1", "DisplayName": "relay"}]
     facts.permissions[UPN] = [{"User": "NT AUTHORITY\\SELF", "AccessRights": ["FullAccess, ReadPermission"]}]
@@ -238,7 +238,7 @@ def test_oauth_ignores_basic_only_blockers_and_checks_full_access():
 def test_missing_mailbox_names_only_that():
     facts = clean_facts()
     facts.org_switch_disabled = True
-    facts.security_defaults = True
+    facts.security_defaults = "enabled"
     facts.cas_mailboxes[UPN] = Lookup(UPN, False)
 
     result = verdict_of(facts)
@@ -250,7 +250,7 @@ def test_missing_mailbox_names_only_that():
 def test_blocked_beats_unknown_and_both_are_reported():
     facts = clean_facts()
     facts.mfa[UPN] = Unreadable("per-user MFA", PermissionDeniedError("denied", permission="Policy.Read.All"))
-    facts.security_defaults = True
+    facts.security_defaults = "enabled"
 
     result = verdict_of(facts)
 
