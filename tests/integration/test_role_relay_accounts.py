@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from m365_emulator import Emulator
 
@@ -27,7 +28,7 @@ def emulator(tmp_path):
         yield running
 
 
-def run_playbook(tmp_path, playbook, *arguments):
+def run_playbook(tmp_path, playbook, *arguments, inventory=INVENTORY):
     """Run a playbook of the collection over the emulator inventory; return (returncode, output)."""
     environment = dict(os.environ)
     environment.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".build" / "collections"))
@@ -37,11 +38,20 @@ def run_playbook(tmp_path, playbook, *arguments):
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_HOST_KEY_CHECKING": "0",
     })
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(INVENTORY),
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
                "m365ops.smtp_auth." + playbook, *arguments]
     completed = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True,
                                timeout=600, check=False)
     return completed.returncode, completed.stdout + completed.stderr
+
+
+def tenants_inventory(tmp_path, hosts):
+    """An inventory of the emulator's tenants with the given host vars, and the emulator's connection vars."""
+    directory = tmp_path / "inventory"
+    directory.mkdir()
+    (directory / "group_vars").symlink_to(INVENTORY / "group_vars", target_is_directory=True)
+    (directory / "hosts.yml").write_text(yaml.safe_dump({"m365_tenants": {"hosts": hosts}}))
+    return directory
 
 
 def recap(output):
@@ -123,3 +133,79 @@ def test_a_malformed_entry_is_refused_by_name_before_any_request(emulator, tmp_p
     assert code != 0
     assert "relay_accounts_mailboxes[1] (erp@contoso.com): unknown key(s) sate" in output
     assert emulator.request_log == []
+
+
+def printed_lines(output, text):
+    """The lines that show ``text``, leaving out ansible's one-line JSON record of each failed task."""
+    return [line for line in output.splitlines() if text in line and not line.startswith("fatal: [")]
+
+
+def test_a_tenant_that_declares_no_mailbox_fails_naming_the_variable_before_any_request(emulator, tmp_path):
+    inventory = tenants_inventory(tmp_path, {
+        "contoso": {"relay_account_mailboxes": ["scanner@contoso.com"]},    # misspelt
+        "fabrikam": {"relay_accounts_mailboxes": []},
+    })
+    code, output = run_playbook(tmp_path, "enable", "-e", "relay_accounts_fail_on_drift=true", inventory=inventory)
+    assert code != 0, output
+    assert "CLEAN" not in output
+    assert recap(output)["contoso"]["failed"] == 1 and recap(output)["fabrikam"]["failed"] == 1
+    assert printed_lines(output, "Tenant contoso: relay_accounts_mailboxes must be fixed")
+    assert "- relay_accounts_mailboxes is not set (set instead: relay_account_mailboxes; misspelt?)" in output
+    assert printed_lines(output, "Tenant fabrikam: relay_accounts_mailboxes must be fixed")
+    assert "- relay_accounts_mailboxes is empty: no relay mailbox is declared" in output
+    assert "relay_accounts_allow_empty" in output
+    assert emulator.request_log == []
+
+
+def test_a_tenant_may_declare_no_mailbox_when_it_says_so(emulator, tmp_path):
+    inventory = tenants_inventory(tmp_path, {
+        "contoso": {"relay_accounts_mailboxes": [], "relay_accounts_allow_empty": True,
+                    "relay_accounts_exclusive": True},
+    })
+    code, output = run_playbook(tmp_path, "enable", inventory=inventory)
+    assert code == 0, output
+    # Exclusive mode with nothing declared: the mailbox that had SMTP AUTH explicitly on follows the
+    # organisation again.
+    _tenant, contoso_users = users(emulator, "contoso")
+    assert contoso_users["legacy-relay@contoso.com"]["smtp_client_authentication_disabled"] is None
+
+
+def test_bad_entries_are_printed_once_as_plain_lines(emulator, tmp_path):
+    inventory = tenants_inventory(tmp_path, {
+        "contoso": {"relay_accounts_mailboxes": [
+            "scanner@contoso.com", {"upn": "erp@contoso.com", "sate": "absent"}, 42, "printer",
+            "Scanner@Contoso.com"]},
+        "fabrikam": {"relay_accounts_mailboxes": {"upn": "mfp@fabrikam.com"}},
+    })
+    code, output = run_playbook(tmp_path, "enable", inventory=inventory)
+    assert code != 0, output
+    expected = [
+        "Tenant contoso: relay_accounts_mailboxes must be fixed before anything is sent to the tenant:",
+        "- relay_accounts_mailboxes[1] (erp@contoso.com): unknown key(s) sate; allowed keys are upn, auth, state",
+        "- relay_accounts_mailboxes[2]: must be a user principal name or a mapping, got a number",
+        "- relay_accounts_mailboxes[3] (printer): 'printer' is not a valid user principal name "
+        "(expected name@domain.tld)",
+        "- relay_accounts_mailboxes[4] (Scanner@Contoso.com): scanner@contoso.com is already declared at "
+        "relay_accounts_mailboxes[0]",
+        "Tenant fabrikam: relay_accounts_mailboxes must be fixed before anything is sent to the tenant:",
+        "- relay_accounts_mailboxes must be a list of user principal names or mappings, got a mapping",
+    ]
+    for line in expected:
+        shown = printed_lines(output, line)
+        assert len(shown) == 1, (line, output)
+        assert shown[0].endswith(line), (line, output)
+    assert len([line for line in output.splitlines() if line.startswith("fatal: [contoso]")]) == 1
+    for noise in ("_AnsibleTagged", "An unhandled exception occurred", "Error while resolving value",
+                  "The filter plugin", "<<< caused by >>>"):
+        assert noise not in output, (noise, output)
+    assert emulator.request_log == []
+
+
+def test_a_failed_step_is_printed_once(emulator, tmp_path):
+    mailboxes = json.dumps({"relay_accounts_mailboxes": ["scanner@contoso.com", "backup@contoso.com"]})
+    code, output = run_playbook(tmp_path, "enable", "--limit", "contoso", "-e", mailboxes)
+    assert code != 0
+    assert len(printed_lines(output, "needs a licensed Exchange Online mailbox")) == 1, output
+    # The summary and the final failure name the step, and the tenant fails once more, at the end.
+    assert "failed at 'Stop before any change when a relay mailbox has no mailbox licence'" in output
+    assert recap(output)["contoso"]["failed"] == 1

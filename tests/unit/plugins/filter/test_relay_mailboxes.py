@@ -7,8 +7,14 @@ from __future__ import annotations
 import pytest
 
 from ansible.errors import AnsibleFilterError
+from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_mailboxes import relay_mailboxes
+
+
+def from_inventory(text):
+    """Values as ansible-playbook hands them to a filter: loaded from an inventory file (tagged on 2.19+)."""
+    return DataLoader().load(text, file_name="/inventory/host_vars/contoso.yml", show_content=False)
 
 
 def test_strings_and_dicts_become_normalised_entries():
@@ -39,7 +45,8 @@ def test_empty_or_missing_list_is_no_mailbox():
     ("scan ner@contoso.com", "is not a valid user principal name"),
     ("scanner..x@contoso.com", "is not a valid user principal name"),
     ({"auth": "basic"}, "relay_accounts_mailboxes[0]: 'upn' is required"),
-    (42, "relay_accounts_mailboxes[0]: must be a user principal name or a dict, got int"),
+    (42, "relay_accounts_mailboxes[0]: must be a user principal name or a mapping, got a number"),
+    (["scanner@contoso.com"], "relay_accounts_mailboxes[0]: must be a user principal name or a mapping, got a list"),
 ])
 def test_bad_entry_fails_naming_it(entry, expected):
     with pytest.raises(AnsibleFilterError) as error:
@@ -65,3 +72,34 @@ def test_duplicates_in_different_case_are_refused():
 def test_not_a_list_is_refused():
     with pytest.raises(AnsibleFilterError, match="must be a list"):
         relay_mailboxes("scanner@contoso.com")
+
+
+def test_not_strict_returns_the_entries_and_one_line_per_problem():
+    checked = relay_mailboxes(["ok@contoso.com", "bad", {"upn": "x@contoso.com", "stat": "absent"}], strict=False)
+    assert checked["entries"] == [{"upn": "ok@contoso.com", "auth": "basic", "state": "present"}]
+    assert checked["errors"] == [
+        "relay_accounts_mailboxes[1] (bad): 'bad' is not a valid user principal name (expected name@domain.tld)",
+        "relay_accounts_mailboxes[2] (x@contoso.com): unknown key(s) stat; allowed keys are upn, auth, state",
+    ]
+
+
+def test_not_strict_reports_a_value_that_is_not_a_list():
+    checked = relay_mailboxes(from_inventory("relay_accounts_mailboxes: {upn: scanner@contoso.com}")
+                              ["relay_accounts_mailboxes"], strict=False)
+    assert checked == {"entries": [], "errors": [
+        "relay_accounts_mailboxes must be a list of user principal names or mappings, got a mapping"]}
+
+
+def test_not_strict_with_good_entries_has_no_error():
+    assert relay_mailboxes(["ok@contoso.com"], strict=False)["errors"] == []
+
+
+@pytest.mark.parametrize("value, word", [
+    ("42", "a number"), ("4.2", "a number"), ("true", "a boolean"), ("[a@contoso.com]", "a list"),
+    ("null", "null"), ("2026-03-01", "a date"),
+])
+def test_types_are_named_in_yaml_words_not_python_classes(value, word):
+    entries = from_inventory("relay_accounts_mailboxes: [%s]" % value)["relay_accounts_mailboxes"]
+    error = relay_mailboxes(entries, strict=False)["errors"][0]
+    assert error.endswith(": must be a user principal name or a mapping, got %s" % word)
+    assert "_Ansible" not in error and "Tagged" not in error
