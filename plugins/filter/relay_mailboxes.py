@@ -18,6 +18,9 @@ description:
     per bad entry, so a task can print them with M(ansible.builtin.fail) (the C(relay_accounts) role does).
   - User principal names are lower-cased, because Microsoft 365 compares them without regard to case and a
     duplicate in different case would otherwise be applied twice.
+  - The same parser checks the O(m365ops.smtp_auth.smtp_auth_info#module:mailboxes) of
+    M(m365ops.smtp_auth.smtp_auth_info), so an entry means the same to the role and to the troubleshooting
+    tools.
 positional: _input, default_auth
 options:
   _input:
@@ -36,7 +39,7 @@ options:
     default: relay_accounts_mailboxes
   strict:
     description:
-      - V(true) fails on the first call with every problem in the message.
+      - V(true) fails when an entry is bad, with every problem in the message.
       - V(false) returns a dict with C(entries) and C(errors) instead of failing.
     type: bool
     default: true
@@ -82,116 +85,22 @@ _value:
       type: str
 """
 
-import re
-from collections.abc import Mapping
-
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.common.text.converters import to_text
 
-ALLOWED_KEYS = ("upn", "auth", "state")
-AUTH_MODES = ("basic", "oauth")
-STATES = ("present", "absent")
-
-# Deliberately stricter than RFC 5322: a relay mailbox UPN has a dot-atom local part and a DNS domain with at
-# least one dot. Quoted local parts are legal in mail but not in a UPN, so refusing them catches typos early.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-UPN_PATTERN = re.compile(r"^%s(?:\.%s)*@%s(?:\.%s)+$" % (_ATOM, _ATOM, _LABEL, _LABEL))
-
-
-def described_type(value):
-    """A value's type in the words of YAML, with its article: ``a number``, ``a mapping``, ``null``.
-
-    ansible-core 2.19 hands plugins tagged subclasses of the native types (``_AnsibleTaggedInt``, ...), whose
-    class names mean nothing to whoever wrote the inventory.
-    """
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return "a %s" % next((cls.__name__ for cls in type(value).__mro__ if not cls.__name__.startswith("_")), "value")
-
-
-def _describe(index, entry, variable_name):
-    upn = entry.get("upn") if isinstance(entry, Mapping) else entry
-    if isinstance(upn, str) and upn:
-        return "%s[%d] (%s)" % (variable_name, index, upn)
-    return "%s[%d]" % (variable_name, index)
-
-
-def parse_entries(entries, default_auth="basic", variable_name="relay_accounts_mailboxes"):
-    """Return ``(entries as {upn, auth, state} dicts, problems)``; each problem is one line naming its entry."""
-    if default_auth not in AUTH_MODES:
-        raise AnsibleFilterError("default_auth must be one of %s, got %r" % (", ".join(AUTH_MODES), default_auth))
-    if entries is None:
-        entries = []
-    if not isinstance(entries, (list, tuple)):
-        return [], ["%s must be a list of user principal names or mappings, got %s"
-                    % (variable_name, described_type(entries))]
-
-    problems = []
-    normalised = []
-    seen = {}
-    for index, entry in enumerate(entries):
-        where = _describe(index, entry, variable_name)
-        problems_before = len(problems)
-        if isinstance(entry, str):
-            entry = {"upn": entry}
-        if not isinstance(entry, Mapping):
-            problems.append("%s: must be a user principal name or a mapping, got %s" % (where, described_type(entry)))
-            continue
-
-        unknown = sorted(to_text(key) for key in entry if key not in ALLOWED_KEYS)
-        if unknown:
-            problems.append("%s: unknown key(s) %s; allowed keys are %s"
-                            % (where, ", ".join(unknown), ", ".join(ALLOWED_KEYS)))
-
-        upn = entry.get("upn")
-        if not isinstance(upn, str) or not upn.strip():
-            problems.append("%s: 'upn' is required and must be a user principal name" % where)
-            continue
-        upn = upn.strip()
-        if not UPN_PATTERN.match(upn):
-            problems.append("%s: %r is not a valid user principal name (expected name@domain.tld)" % (where, upn))
-            continue
-        upn = upn.lower()
-
-        auth = entry.get("auth", default_auth)
-        if auth is None:
-            auth = default_auth
-        if auth not in AUTH_MODES:
-            problems.append("%s: auth must be one of %s, got %r" % (where, ", ".join(AUTH_MODES), auth))
-        state = entry.get("state", "present")
-        if state is None:
-            state = "present"
-        if state not in STATES:
-            problems.append("%s: state must be one of %s, got %r" % (where, ", ".join(STATES), state))
-
-        if upn in seen:
-            problems.append("%s: %s is already declared at %s[%d]" % (where, upn, variable_name, seen[upn]))
-            continue
-        seen[upn] = index
-        if len(problems) == problems_before:
-            normalised.append({"upn": upn, "auth": auth, "state": state})
-    return normalised, problems
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._mailbox_entries import parse_entries, problems_message
 
 
 def relay_mailboxes(entries, default_auth="basic", variable_name="relay_accounts_mailboxes", strict=True):
     """Return the entries as ``{upn, auth, state}`` dicts or fail listing every bad entry; see DOCUMENTATION."""
-    normalised, problems = parse_entries(entries, default_auth, variable_name)
+    try:
+        parsed, problems = parse_entries(entries, default_auth, variable_name)
+    except ValueError as error:
+        raise AnsibleFilterError(str(error)) from error
+    normalised = [entry.as_dict() for entry in parsed]
     if not strict:
         return {"entries": normalised, "errors": problems}
     if problems:
-        raise AnsibleFilterError("%d invalid mailbox entr%s:\n- %s" % (
-            len(problems), "y" if len(problems) == 1 else "ies", "\n- ".join(problems)))
+        raise AnsibleFilterError(problems_message(problems))
     return normalised
 
 

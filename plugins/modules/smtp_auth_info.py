@@ -34,9 +34,14 @@ options:
   mailboxes:
     description:
       - The mailboxes to check, by user principal name (the name a device signs in with).
-      - An entry is a string, or a dict with C(upn) (required) and C(auth) (V(basic) or V(oauth), default
-        O(auth_mode)). A C(state) key is accepted and ignored, so the role variable C(relay_accounts_mailboxes)
-        can be passed as it is.
+      - An entry is a string, or a dict with C(upn) (required), C(auth) (V(basic) or V(oauth), default
+        O(auth_mode)) and C(state) (V(present), the default, or V(absent)): the shape of the role variable
+        C(relay_accounts_mailboxes), which can be passed as it is, checked by the same parser.
+      - An entry with V(absent) state is a retired mailbox. It is not read nor judged (SMTP AUTH is meant to be
+        off for it), and is listed in RV(retired) instead of RV(mailboxes).
+      - Entries are checked before any request. An unknown key, a bad value, a malformed user principal name or
+        one declared twice (in any case, whatever its C(auth)) fails the task, naming each bad entry by its
+        position, for example C(mailboxes[2] (erp@contoso.com): unknown key(s) sate).
     type: list
     elements: raw
     required: true
@@ -101,13 +106,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 mailboxes:
-  description: One entry per mailbox, in the order given.
+  description: One entry per mailbox, in the order given, without the retired (V(absent)) ones.
   returned: always
   type: list
   elements: dict
   contains:
     identity:
-      description: The mailbox as given.
+      description: The mailbox as given (without surrounding spaces).
       type: str
       sample: printer@contoso.com
     auth_mode:
@@ -228,6 +233,12 @@ mailboxes:
       sample: >-
         printer@contoso.com: SMTP AUTH with a password (AUTH LOGIN) is blocked by 1 setting(s). perUserMfaState is
         enforced, so Microsoft answers "535 5.7.139 ...". Fix: Turn per-user MFA off for the account ...
+retired:
+  description: The mailboxes given with V(absent) state, as given, in the order given; none of them was read.
+  returned: always
+  type: list
+  elements: str
+  sample: [old-copier@contoso.com]
 tenant:
   description: The tenant-wide settings that were read (null when not needed, V(unreadable) when refused).
   returned: always
@@ -251,39 +262,29 @@ error:
 """
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import smtp_readiness
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._mailbox_entries import (
+    AUTH_MODES,
+    parse_entries,
+    problems_message,
+)
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
-
-ENTRY_KEYS = frozenset(("upn", "auth", "state"))
 
 
 def entries_from(module):
-    """``[(identity, auth_mode)]`` from the mailboxes option, duplicates dropped; bad entries fail naming them."""
-    default_mode = module.params["auth_mode"]
-    entries, seen = [], set()
-    for position, item in enumerate(module.params["mailboxes"], start=1):
-        if isinstance(item, dict):
-            unknown = sorted(set(item) - ENTRY_KEYS)
-            identity, mode = item.get("upn"), item.get("auth") or default_mode
-            if unknown or not isinstance(identity, str) or not identity.strip():
-                module.fail("mailboxes entry %d (%r): a dict needs a non-empty 'upn' and may only have the keys %s"
-                            % (position, item, ", ".join(sorted(ENTRY_KEYS))), mailboxes=[])
-        elif isinstance(item, str) and item.strip():
-            identity, mode = item, default_mode
-        else:
-            module.fail("mailboxes entry %d (%r) is neither a user principal name nor a dict with 'upn'"
-                        % (position, item), mailboxes=[])
-        if mode not in smtp_readiness.AUTH_MODES:
-            module.fail("mailboxes entry %d (%s): auth must be one of %s, not %r"
-                        % (position, identity, ", ".join(smtp_readiness.AUTH_MODES), mode), mailboxes=[])
-        identity = identity.strip()
-        if (identity.lower(), mode) not in seen:
-            seen.add((identity.lower(), mode))
-            entries.append((identity, mode))
-    return entries
+    """``([(identity, auth_mode)] to judge, [retired identities])``; bad entries fail the task naming each."""
+    parsed, problems = parse_entries(module.params["mailboxes"], module.params["auth_mode"], "mailboxes")
+    if problems:
+        module.fail(problems_message(problems), mailboxes=[], retired=[])
+    judged = [(entry.as_written, entry.auth) for entry in parsed if entry.state == "present"]
+    retired = [entry.as_written for entry in parsed if entry.state == "absent"]
+    return judged, retired
 
 
 def report(module):
-    entries = entries_from(module)
+    entries, retired = entries_from(module)
+    if not entries:
+        return {"changed": False, "mailboxes": [], "retired": retired,
+                "tenant": smtp_readiness.tenant_settings(smtp_readiness.Facts())}
     facts = smtp_readiness.gather(module.graph, module.exchange, entries)
     mailboxes = smtp_readiness.evaluate(facts, entries,
                                         oauth_app_id=module.params["oauth_client_id"] or module.settings.client_id)
@@ -292,14 +293,15 @@ def report(module):
             module.warn("%s in tenant %s: %d setting(s) could not be read, so the verdict is %s: %s"
                         % (mailbox["identity"], module.settings.tenant_id, len(mailbox["unreadable"]),
                            mailbox["verdict"], "; ".join(item["message"] for item in mailbox["unreadable"])))
-    return {"changed": False, "mailboxes": mailboxes, "tenant": smtp_readiness.tenant_settings(facts)}
+    return {"changed": False, "mailboxes": mailboxes, "retired": retired,
+            "tenant": smtp_readiness.tenant_settings(facts)}
 
 
 def main():
     module = M365Module(
         argument_spec=dict(
             mailboxes=dict(type="list", elements="raw", required=True),
-            auth_mode=dict(type="str", default="basic", choices=list(smtp_readiness.AUTH_MODES)),
+            auth_mode=dict(type="str", default="basic", choices=list(AUTH_MODES)),
             oauth_client_id=dict(type="str"),
         ),
         supports_check_mode=True,
