@@ -134,8 +134,9 @@ def connection_errors(params, need_credentials=True):
 class ConnectionSettings:
     """Everything a client needs to reach one tenant; built from module parameters or by hand in tests."""
 
-    tenant_id: str
-    client_id: str
+    # None only in a module that may never sign in (connection_errors() has the final word before a request).
+    tenant_id: str | None = None
+    client_id: str | None = None
     client_secret: str | None = None
     client_certificate_path: str | None = None
     client_certificate_password: str | None = None

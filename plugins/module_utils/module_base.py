@@ -27,7 +27,11 @@ class M365Module:
     any M365Error it raises becomes a single ``fail_json`` naming tenant, identity, permission or AADSTS code.
     """
 
-    def __init__(self, argument_spec, mutually_exclusive=None, required_one_of=None, **kwargs):
+    def __init__(self, argument_spec, mutually_exclusive=None, required_one_of=None, credentials_required=True,
+                 **kwargs):
+        """``credentials_required=False`` is for a module that may never call Microsoft 365 (the submission
+        test with a password): credentials and the HTTP libraries are then checked when a token is first
+        needed, not before."""
         spec = connection_argument_spec()
         spec.update(argument_spec)
         self.ansible = AnsibleModule(
@@ -36,12 +40,12 @@ class M365Module:
             required_one_of=list(required_one_of or []),
             **kwargs
         )
-        for name, error in (("requests", transport.REQUESTS_IMPORT_ERROR), ("msal", auth.MSAL_IMPORT_ERROR)):
-            if error is not None:
-                self.ansible.fail_json(msg=missing_required_lib(name), exception=error)
-        errors = connection_errors(self.params)
+        if credentials_required:
+            self._require_libraries()
+        errors = connection_errors(self.params, need_credentials=credentials_required)
         if errors:
             self.ansible.fail_json(msg=" ".join(errors))
+        self._credentials_checked = credentials_required
         self.settings = ConnectionSettings.from_params(self.params)
         self.retry_events = transport.RetryEvents()
         self._session = None
@@ -60,23 +64,44 @@ class M365Module:
     def warn(self, message):
         self.ansible.warn(message)
 
-    @property
-    def session(self):
+    def _require_libraries(self):
+        for name, error in (("requests", transport.REQUESTS_IMPORT_ERROR), ("msal", auth.MSAL_IMPORT_ERROR)):
+            if error is not None:
+                self.ansible.fail_json(msg=missing_required_lib(name), exception=error)
+
+    def _connect(self):
+        """The run's one session and token provider, made on first use."""
+        if not self._credentials_checked:
+            self._require_libraries()
+            errors = connection_errors(self.params)
+            if errors:
+                self.ansible.fail_json(msg=" ".join(errors))
+            self._credentials_checked = True
         if self._session is None:
             self._session = transport.build_session(self.settings, self.retry_events)
             self._tokens = auth.TokenProvider(self.settings, self._session)
-        return self._session
+        return self._session, self._tokens
+
+    @property
+    def session(self):
+        return self._connect()[0]
+
+    def token(self, scope):
+        """An app-only token for ``scope``; credentials are checked first when the module did not require them."""
+        return self._connect()[1].token(scope)
 
     @property
     def graph(self):
         if self._graph is None:
-            self._graph = GraphClient(self.session, self._tokens, self.settings, events=self.retry_events)
+            session, tokens = self._connect()
+            self._graph = GraphClient(session, tokens, self.settings, events=self.retry_events)
         return self._graph
 
     @property
     def exchange(self):
         if self._exchange is None:
-            self._exchange = ExchangeClient(self.session, self._tokens, self.settings, events=self.retry_events)
+            session, tokens = self._connect()
+            self._exchange = ExchangeClient(session, tokens, self.settings, events=self.retry_events)
         return self._exchange
 
     def _with_retries_and_warnings(self, result):

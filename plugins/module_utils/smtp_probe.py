@@ -382,6 +382,15 @@ def summarise(settings, result):
     return "%s: %s Cause: %s Fix: %s" % (who, happened, diagnosis.get("cause"), diagnosis.get("fix"))
 
 
+def failure_before_smtp(settings, stage, kind, error):
+    """The result when the test could not start the SMTP dialogue (no OAuth token, ...): the same keys as a
+    probe's, with the failure's diagnosis."""
+    result = Probe(settings).result
+    result.update(stage=stage, status=kind, error=str(error), diagnosis=diagnose_transport_failure(kind, str(error)))
+    result["summary"] = summarise(settings, result)
+    return result
+
+
 def run_probe(settings):
     """Run the submission test described by ``settings`` (a ``ProbeSettings``); returns the result dict."""
     return Probe(settings).run()

@@ -292,27 +292,27 @@ summary:
   description: One paragraph - what happened, why, what to do.
   returned: always
   type: str
+retries:
+  description: Token requests retried because of throttling or unavailability (only with O(auth_mode=oauth)).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, transport
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import (
-    CLOUDS,
-    CONNECTION_MUTUALLY_EXCLUSIVE,
-    ConnectionSettings,
-    connection_argument_spec,
-    connection_errors,
-)
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import CLOUDS
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis import diagnose_transport_failure
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_probe import ProbeSettings, run_probe, summarise
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_probe import (
+    ProbeSettings,
+    failure_before_smtp,
+    run_probe,
+)
 
 
 def argument_spec():
-    spec = connection_argument_spec()
     # The connection options only matter for requesting an OAuth token; a password test needs none of them.
-    spec.update(
+    return dict(
         host=dict(type="str"),
         port=dict(type="int", default=587),
         username=dict(type="str", required=True),
@@ -326,47 +326,27 @@ def argument_spec():
         ehlo_name=dict(type="str"),
         fail_on_error=dict(type="bool", default=False),
     )
-    return spec
-
-
-def request_token(module):
-    """An Exchange Online token through the collection's shared auth (MSAL, client credentials)."""
-    for name, error in (("requests", transport.REQUESTS_IMPORT_ERROR), ("msal", auth.MSAL_IMPORT_ERROR)):
-        if error is not None:
-            module.fail_json(msg=missing_required_lib(name) + " (needed to request an OAuth token; or give "
-                                                              "access_token)", exception=error)
-    params = module.params
-    errors = connection_errors(params)
-    if errors:
-        module.fail_json(msg="auth_mode=oauth without access_token requests a token for %s: %s"
-                         % (params["username"], " ".join(errors)))
-    settings = ConnectionSettings.from_params(params)
-    session = transport.build_session(settings)
-    return auth.TokenProvider(settings, session).token(settings.endpoints.exchange_scope)
 
 
 def main():
-    module = AnsibleModule(
+    module = M365Module(
         argument_spec=argument_spec(),
-        mutually_exclusive=list(CONNECTION_MUTUALLY_EXCLUSIVE),
+        credentials_required=False,
         required_if=[("auth_mode", "basic", ("password",))],
         supports_check_mode=True,
     )
     params = module.params
-    params["host"] = params["host"] or CLOUDS[params["cloud"]].smtp_host
-    errors = connection_errors(params, need_credentials=False)
+    host = params["host"] or CLOUDS[params["cloud"]].smtp_host
     if not 0 < params["port"] < 65536:
-        errors.append("port must be between 1 and 65535, not %s" % params["port"])
-    if errors:
-        module.fail_json(msg=" ".join(errors))
+        module.fail("port must be between 1 and 65535, not %s" % params["port"])
     if params["auth_mode"] == "none" and not params["recipient"]:
-        module.fail_json(msg="auth_mode=none tests anonymous submission, which happens at MAIL FROM: give recipient")
+        module.fail("auth_mode=none tests anonymous submission, which happens at MAIL FROM: give recipient")
     if not params["validate_certs"]:
         module.warn("validate_certs=false: the STARTTLS certificate of %s is not checked, so the credentials of %s "
-                    "may reach an impostor" % (params["host"], params["username"]))
+                    "may reach an impostor" % (host, params["username"]))
 
     settings = ProbeSettings(
-        host=params["host"], port=params["port"], username=params["username"], auth_mode=params["auth_mode"],
+        host=host, port=params["port"], username=params["username"], auth_mode=params["auth_mode"],
         password=params["password"], access_token=params["access_token"], sender=params["sender"],
         recipient=params["recipient"], subject=params["subject"], body=params["body"],
         send_message=not module.check_mode, timeout=params["timeout"], ca_path=params["ca_path"],
@@ -376,29 +356,16 @@ def main():
     result = None
     if params["auth_mode"] == "oauth" and not params["access_token"]:
         try:
-            settings.access_token = request_token(module)
+            settings.access_token = module.token(module.settings.endpoints.exchange_scope)
         except M365Error as error:
-            result = token_failure(settings, error)
+            result = failure_before_smtp(settings, "token", "token_failure", error)
     if result is None:
         result = run_probe(settings)
 
     result["changed"] = bool(result["message_sent"])
     if params["fail_on_error"] and not result["ok"]:
-        module.fail_json(msg=result["summary"], **result)
-    module.exit_json(**result)
-
-
-def token_failure(settings, error):
-    """The result when no token could be had: the SMTP test never started."""
-    result = {
-        "ok": False, "status": "token_failure", "stage": "token", "host": settings.host, "port": settings.port,
-        "auth_mode": settings.auth_mode, "authenticated": False, "message_sent": False, "message_id": None,
-        "tls_version": None, "reply_code": None, "enhanced_status_code": None, "reply_text": None,
-        "reply_line": None, "server_suffix": None, "error": str(error),
-        "diagnosis": diagnose_transport_failure("token_failure", str(error)), "transcript": [],
-    }
-    result["summary"] = summarise(settings, result)
-    return result
+        module.fail(result["summary"], **result)
+    module.exit(**result)
 
 
 if __name__ == "__main__":
