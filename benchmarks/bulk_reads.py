@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / ".build" / "collections"
 sys.path.insert(0, str(COLLECTIONS))
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, transport, services  # noqa: E402
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth as auth, _services as services, _transport as transport  # noqa: E402
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings  # noqa: E402
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient  # noqa: E402
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient  # noqa: E402

@@ -7,7 +7,7 @@ ExchangeOnlineManagement v3)."""
 
 from __future__ import annotations
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import transport
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transport as transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     AuthenticationError,
     ExchangeCommandError,

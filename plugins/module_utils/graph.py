@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import transport
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transport as transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     AuthenticationError,
     M365Error,

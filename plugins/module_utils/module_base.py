@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, transport
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth as auth
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transport as transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
     ConnectionSettings,

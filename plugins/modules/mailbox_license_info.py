@@ -122,8 +122,8 @@ error:
   sample: {"type": "PermissionDeniedError", "status": 403, "permission": "User.Read.All"}
 """
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import services
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import unique
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import unique
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
 

@@ -130,8 +130,8 @@ error:
   sample: {"type": "PermissionDeniedError", "status": 403}
 """
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import services
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import (
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import (
     bulk_diff,
     bulk_summary,
     item_result,

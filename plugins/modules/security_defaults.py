@@ -78,8 +78,8 @@ error:
   sample: {"type": "PermissionDeniedError", "status": 403, "permission": "Policy.ReadWrite.SecurityDefaults"}
 """
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import services
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import read_compare_write_setting
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import read_compare_write_setting
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
 

@@ -261,7 +261,7 @@ error:
   sample: {"type": "AuthenticationError", "aadsts_code": "AADSTS7000215"}
 """
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import smtp_readiness
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _smtp_readiness as smtp_readiness
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._mailbox_entries import (
     AUTH_MODES,
     parse_entries,

@@ -303,7 +303,7 @@ retries:
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import CLOUDS
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_probe import (
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_probe import (
     ProbeSettings,
     failure_before_smtp,
     run_probe,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import urllib3.util.retry
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import transport
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transport as transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.auth import load_certificate_credential
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._auth import load_certificate_credential
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import AuthenticationError, M365Error
 
 
@@ -78,7 +78,7 @@ def test_missing_file_is_named(tmp_path):
 def test_token_endpoint_failing_with_5xx_is_a_clear_error_not_a_traceback():
     # MSAL raises instead of returning an error reply when the token endpoint answers 5xx.
     from m365_emulator.server import Emulator
-    from ansible_collections.m365ops.smtp_auth.plugins.module_utils import auth, transport
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth as auth, _transport as transport
     from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
 
     with Emulator(smtp_port=None) as emulator:

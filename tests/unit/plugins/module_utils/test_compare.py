@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.compare import read_compare_write_setting
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import read_compare_write_setting
 
 
 @pytest.mark.parametrize("check_mode, expected_writes", [(False, ["disabled"]), (True, [])])

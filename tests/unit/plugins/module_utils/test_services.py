@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import compare, services
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _compare as compare
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeObjectNotFoundError, PermissionDeniedError
 
 

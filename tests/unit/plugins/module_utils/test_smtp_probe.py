@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import smtp_diagnosis as diagnosis
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_probe import (
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_probe import (
     MASK,
     ProbeSettings,
     TranscriptSMTP,

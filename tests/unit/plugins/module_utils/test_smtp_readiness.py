@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import PermissionDeniedError
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.services import Lookup
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._services import Lookup
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchResult
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_readiness import (
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_readiness import (
     Facts,
     Unreadable,
     _read_memberships,

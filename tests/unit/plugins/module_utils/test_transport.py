@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import transport
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transport as transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import TransportError
 from conftest import make_settings
 

@@ -14,7 +14,7 @@ A setting that could not be read is never taken as fine: the verdict is then ``u
 
 from __future__ import annotations
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import services
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     M365Error,
     NotFoundError,
