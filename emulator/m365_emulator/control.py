@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .server import HttpError, Request, Response, error_response
-from .state import DEFAULT_BEHAVIOUR, App, Tenant, User
-from .tokens import role_template_id
+from .state import DEFAULT_BEHAVIOUR, App, Tenant, User, role_template_id
 
 if TYPE_CHECKING:
     from .server import Emulator

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from .server import HttpError, Request, Response, graph_error
-from .state import MFA_STATES, Tenant, User
+from .state import MFA_STATES, Tenant, User, directory_role_object_id, role_display_name
 from .tokens import Claims, authorize
 
 if TYPE_CHECKING:
@@ -40,6 +40,16 @@ POLICY_READ = ("Policy.Read.All",)
 SECURITY_DEFAULTS_WRITE = (("Policy.ReadWrite.SecurityDefaults",),
                            ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"))
 MFA_WRITE = ("Policy.ReadWrite.AuthenticationMethod",)
+# transitiveMemberOf: Microsoft documents User.Read.All as the least privileged application permission (higher:
+# Directory.Read.All, Directory.ReadWrite.All, Group.Read.All, GroupMember.Read.All). Members of a type the app
+# may not read come back with limited information: @odata.type and id, every other property null. Directory
+# roles are read with RoleManagement.Read.Directory (least privileged for directoryRole) or Directory.Read.All,
+# so with User.Read.All alone a role's roleTemplateId is null.
+MEMBERSHIP_READ = USER_READ + ("Group.Read.All", "GroupMember.Read.All")
+ROLE_READ = ("RoleManagement.Read.Directory", "RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory",
+             "Directory.Read.All", "Directory.ReadWrite.All")
+DIRECTORY_ROLE_TYPE = "#microsoft.graph.directoryRole"
+DIRECTORY_ROLE_PROPERTIES = ("id", "deletedDateTime", "description", "displayName", "roleTemplateId")
 
 DEFAULT_USER_PROPERTIES = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
                            "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id")
@@ -67,6 +77,18 @@ def user_properties(user: User) -> dict[str, Any]:
         "usageLocation": "US" if user.licenses else None,
         "proxyAddresses": [f"SMTP:{user.primary_smtp_address}"] if user.has_mailbox else [],
         "assignedPlans": user.assigned_plans(),
+    }
+
+
+def directory_role_properties(tenant: Tenant, template_id: str, readable: bool) -> dict[str, Any]:
+    """A user's directory role as Graph lists it among directory objects; limited information when not readable."""
+    name = role_display_name(template_id)
+    return {
+        "id": directory_role_object_id(tenant.id, template_id),
+        "deletedDateTime": None,
+        "description": f"Members of {name}." if readable else None,
+        "displayName": name if readable else None,
+        "roleTemplateId": template_id if readable else None,
     }
 
 
@@ -123,6 +145,18 @@ def _select(request: Request) -> list[str] | None:
     for name in names:
         if name not in known:
             raise bad_request(request, f"Could not find a property named '{name}' on type 'microsoft.graph.user'.",
+                              "Request_BadRequest")
+    return names
+
+
+def _select_names(request: Request, known: tuple[str, ...], type_name: str) -> list[str] | None:
+    raw = request.query.get("$select")
+    if raw is None:
+        return None
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    for name in names:
+        if name not in known:
+            raise bad_request(request, f"Could not find a property named '{name}' on type '{type_name}'.",
                               "Request_BadRequest")
     return names
 
@@ -250,6 +284,38 @@ def routes(emulator: Emulator):
                                        + urlencode(query, quote_via=quote, safe="$,"))
         return ok(body)
 
+    # -- directory role membership -------------------------------------------------------------------
+    def transitive_member_of(request: Request, match: re.Match[str]) -> Response:
+        """The user's directory objects (only directory roles here: the emulator has no groups), all of them or
+        cast to ``microsoft.graph.directoryRole``."""
+        claims = authorized(request)
+        require(request, claims, any_of=MEMBERSHIP_READ)
+        _reject_unsupported_options(request, ("$select", "$count"))
+        select = _select_names(request, DIRECTORY_ROLE_PROPERTIES, "microsoft.graph.directoryRole")
+        count = request.query.get("$count")
+        if count is not None:
+            if count.lower() not in ("true", "false"):
+                raise bad_request(request, f"Invalid value '{count}' for the query option '$count'.",
+                                  "Request_BadRequest")
+            if (request.headers.get("consistencylevel") or "").lower() != "eventual":
+                raise bad_request(request, "$count is only supported with the ConsistencyLevel header set to "
+                                           "'eventual' (an advanced query).", "Request_BadRequest")
+        readable = bool(set(claims.roles).intersection(ROLE_READ))
+        with emulator.store.lock:
+            user = find_user(request, claims.tenant, match["user"])
+            roles = [directory_role_properties(claims.tenant, template, readable)
+                     for template in dict.fromkeys(user.role_template_ids)]
+        items = [{"@odata.type": DIRECTORY_ROLE_TYPE,
+                  **{name: role[name] for name in (select or DIRECTORY_ROLE_PROPERTIES)}} for role in roles]
+        shape = "directoryRoles" if match["cast"] else "directoryObjects"
+        if select:
+            shape += f"({','.join(select)})"
+        body: dict[str, Any] = {"@odata.context": context(request, match["version"], shape)}
+        if count is not None and count.lower() == "true":
+            body["@odata.count"] = len(items)
+        body["value"] = items
+        return ok(body)
+
     # -- Conditional Access --------------------------------------------------------------------------
     def list_ca_policies(request: Request, match: re.Match[str]) -> Response:
         claims = authorized(request)
@@ -359,6 +425,8 @@ def routes(emulator: Emulator):
         ("PATCH", re.compile(rf"/(?P<version>beta)/users/{user}/authentication/requirements"), patch_mfa),
         ("GET", re.compile(rf"{version}/users"), list_users),
         ("GET", re.compile(rf"{version}/users/{user}"), get_user),
+        ("GET", re.compile(rf"{version}/users/{user}/transitiveMemberOf(?P<cast>/microsoft\.graph\.directoryRole)?"),
+         transitive_member_of),
         ("GET", re.compile(rf"{version}/identity/conditionalAccess/policies"), list_ca_policies),
         ("GET", re.compile(rf"{version}/identity/conditionalAccess/policies/(?P<policy>[^/]+)"), get_ca_policy),
         ("POST", re.compile(rf"{version}/\$batch"), batch),

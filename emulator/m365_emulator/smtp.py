@@ -56,7 +56,9 @@ UNRECOGNIZED_MECHANISM = (504, "5.7.4 Unrecognized authentication type")
 
 BLOCKERS = ("credentials", "org_switch", "mailbox_switch", "authentication_policy", "security_defaults",
             "per_user_mfa", "conditional_access", "license")
-LEGACY_CLIENT_APP_TYPES = {"other", "exchangeactivesync"}
+# SMTP AUTH is one of the "Other clients" of Conditional Access; a policy for Exchange ActiveSync alone does not
+# cover it, one for all client apps does.
+SMTP_CLIENT_APP_TYPES = {"other", "all"}
 
 
 @dataclass
@@ -104,22 +106,31 @@ def find_login(store: TenantStore, login: str) -> tuple[Tenant, User] | tuple[No
     return None, None
 
 
+def _lowered(values: Any) -> set[str]:
+    return {str(value).lower() for value in values or []}
+
+
 def blocking_policy(tenant: Tenant, user: User) -> dict[str, Any] | None:
-    """The enabled Conditional Access policy that blocks legacy authentication for ``user``, if any."""
+    """The enabled Conditional Access policy that blocks legacy authentication for ``user``, if any.
+
+    Users are matched by object id (or All), and by directory role: ``includeRoles``/``excludeRoles`` hold role
+    template ids.
+    """
+    roles = set(user.role_template_ids)
     for policy in tenant.conditional_access_policies:
         if policy.get("state") != "enabled":
             continue
         conditions = policy.get("conditions") or {}
-        client_apps = {str(kind).lower() for kind in conditions.get("clientAppTypes") or []}
-        if not client_apps & LEGACY_CLIENT_APP_TYPES:
+        if not _lowered(conditions.get("clientAppTypes")) & SMTP_CLIENT_APP_TYPES:
             continue
         users = conditions.get("users") or {}
-        included = {str(entry).lower() for entry in users.get("includeUsers") or []}
-        excluded = {str(entry).lower() for entry in users.get("excludeUsers") or []}
-        if user.id.lower() in excluded or not ({"all", user.id.lower()} & included):
+        included = user.id.lower() in _lowered(users.get("includeUsers")) \
+            or "all" in _lowered(users.get("includeUsers")) or bool(roles & _lowered(users.get("includeRoles")))
+        excluded = user.id.lower() in _lowered(users.get("excludeUsers")) \
+            or bool(roles & _lowered(users.get("excludeRoles")))
+        if excluded or not included:
             continue
-        controls = {str(control).lower() for control in (policy.get("grantControls") or {}).get("builtInControls") or []}
-        if "block" in controls:
+        if "block" in _lowered((policy.get("grantControls") or {}).get("builtInControls")):
             return policy
     return None
 

@@ -7,6 +7,7 @@ the lock for the whole of a read-compare-write so that concurrent clients see co
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field, asdict
@@ -35,6 +36,40 @@ MAILBOX_PLAN_IDS = {
                                         "EXCHANGE_S_ENTERPRISE_GOV")
 }
 MFA_STATES = ("disabled", "enabled", "enforced")
+
+# Directory role names -> role template ids: the ``wids`` claim of app tokens, the ``roleTemplateId`` of a user's
+# directory roles, and what Conditional Access ``includeRoles``/``excludeRoles`` hold.
+DIRECTORY_ROLE_TEMPLATES = {
+    "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
+    "Exchange Administrator": "29232cdf-9323-42fd-ade2-1d097af3e4de",
+    "Global Reader": "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+    "Security Administrator": "194ae4cb-b126-40b2-bd5b-6091b380977d",
+    "Security Reader": "5d6b6bb7-de71-4623-b4af-96380a352509",
+    "Compliance Administrator": "17315797-102d-40b4-93e0-432062caca18",
+    "Exchange Recipient Administrator": "31392ffb-586c-42d1-9346-e59415a2cc4e",
+}
+_ROLE_NAMES = {template: name for name, template in DIRECTORY_ROLE_TEMPLATES.items()}
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Activated directory roles have an object id of their own in each tenant, unlike the template id.
+_DIRECTORY_ROLE_NAMESPACE = uuid.UUID("8f0c2d4e-6a1b-4c3d-9e5f-7a8b9c0d1e2f")
+
+
+def role_template_id(role: str) -> str:
+    """The template id of a role given by name or by template id; ValueError for an unknown name."""
+    if _GUID.match(role):
+        return role.lower()
+    try:
+        return DIRECTORY_ROLE_TEMPLATES[role]
+    except KeyError:
+        raise ValueError(f"unknown directory role {role!r}; known: {sorted(DIRECTORY_ROLE_TEMPLATES)}") from None
+
+
+def role_display_name(template_id: str) -> str:
+    return _ROLE_NAMES.get(template_id, template_id)
+
+
+def directory_role_object_id(tenant_id: str, template_id: str) -> str:
+    return str(uuid.uuid5(_DIRECTORY_ROLE_NAMESPACE, f"{tenant_id.lower()}/{template_id.lower()}"))
 
 # Behaviour switches for facts that are not confirmed against the live service (see README).
 DEFAULT_BEHAVIOUR = {
@@ -101,6 +136,8 @@ class User:
     mailbox_permissions: list[dict[str, Any]] = field(default_factory=list)
     # [trustee identity, ...] holding SendAs on this recipient
     send_as: list[str] = field(default_factory=list)
+    # Directory roles the user holds, by name or role template id.
+    directory_roles: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if not self.display_name:
@@ -112,6 +149,11 @@ class User:
         unknown = [name for name in self.licenses if name not in SERVICE_PLANS]
         if unknown:
             raise ValueError(f"user {self.user_principal_name}: unknown service plans {unknown}")
+        try:
+            for role in self.directory_roles:
+                role_template_id(str(role))
+        except ValueError as exc:
+            raise ValueError(f"user {self.user_principal_name}: {exc}") from None
 
     @property
     def alias(self) -> str:
@@ -127,6 +169,10 @@ class User:
             }
             for name in self.licenses
         ]
+
+    @property
+    def role_template_ids(self) -> list[str]:
+        return [role_template_id(str(role)) for role in self.directory_roles]
 
     @property
     def has_mailbox_license(self) -> bool:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from . import certs
 from .server import HttpError, Request, Response, graph_error
-from .state import App, Tenant
+from .state import DIRECTORY_ROLE_TEMPLATES, App, Tenant, role_template_id
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -42,30 +42,10 @@ AUDIENCES = {"graph": GRAPH_RESOURCES, "exchange": EXCHANGE_RESOURCES}
 # Scopes MSAL may add on its own; they carry no resource.
 RESERVED_SCOPES = {"openid", "profile", "offline_access"}
 
-# Directory role names -> role template ids (the ``wids`` claim).
-DIRECTORY_ROLE_TEMPLATES = {
-    "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
-    "Exchange Administrator": "29232cdf-9323-42fd-ade2-1d097af3e4de",
-    "Global Reader": "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
-    "Security Administrator": "194ae4cb-b126-40b2-bd5b-6091b380977d",
-    "Security Reader": "5d6b6bb7-de71-4623-b4af-96380a352509",
-    "Compliance Administrator": "17315797-102d-40b4-93e0-432062caca18",
-    "Exchange Recipient Administrator": "31392ffb-586c-42d1-9346-e59415a2cc4e",
-}
 # Every app-only token carries this one (the "Directory Readers"-like default for service principals).
 DEFAULT_APP_WID = "0997a1d0-0d1d-4acb-b408-d5ca73121e90"
 
 TENANT_SEGMENT = r"(?P<tenant>[^/]+)"
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-def role_template_id(role: str) -> str:
-    if _GUID.match(role):
-        return role.lower()
-    try:
-        return DIRECTORY_ROLE_TEMPLATES[role]
-    except KeyError:
-        raise ValueError(f"unknown directory role {role!r}; known: {sorted(DIRECTORY_ROLE_TEMPLATES)}") from None
 
 
 def _b64url_int(number: int) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CONTOSO_ID, READONLY_APP, bearer
+from conftest import CONTOSO_ID, FABRIKAM_ID, READONLY_APP, bearer
 
 SECURITY_DEFAULTS = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy"
 STANDARD_PLAN = "9aaf7827-d63c-4b61-89c3-182f06f82e5c"
+FABRIKAM_APP = "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8"
 
 
 @pytest.fixture
@@ -224,6 +225,70 @@ def test_conditional_access_policies(graph):
     names = [policy["displayName"] for policy in body["value"]]
     assert names == ["Block legacy authentication for kiosk devices", "Require MFA for administrators (report only)"]
     assert body["value"][0]["grantControls"]["builtInControls"] == ["block"]
+
+
+def test_conditional_access_policy_by_role(emulator, http, get_token):
+    token = bearer(get_token("graph", tenant=FABRIKAM_ID, client_id=FABRIKAM_APP, secret="emulator-secret-fabrikam"))
+    [policy] = http.get(f"{emulator.base_url}/v1.0/identity/conditionalAccess/policies", headers=token).json()["value"]
+    assert policy["conditions"]["users"]["includeRoles"] == [GLOBAL_ADMINISTRATOR]
+    assert policy["conditions"]["clientAppTypes"] == ["other"]
+    url = emulator.base_url + "/v1.0" + ROLES_OF.format("it-admin@fabrikam.com")
+    [role] = http.get(url, headers=token).json()["value"]
+    assert role["roleTemplateId"] == GLOBAL_ADMINISTRATOR
+
+
+# -- directory roles -------------------------------------------------------------------------------------
+GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
+ROLES_OF = "/users/{}/transitiveMemberOf/microsoft.graph.directoryRole?$select=id,roleTemplateId"
+
+
+@pytest.mark.parametrize("version", ["v1.0", "beta"])
+def test_directory_roles_of_a_user(graph, version):
+    response = graph("GET", f"/{version}" + ROLES_OF.format("admin@contoso.com"))
+    assert response.status_code == 200, response.text
+    [role] = response.json()["value"]
+    assert role["@odata.type"] == "#microsoft.graph.directoryRole"
+    assert role["roleTemplateId"] == GLOBAL_ADMINISTRATOR
+    assert role["id"] and role["id"] != GLOBAL_ADMINISTRATOR
+    assert set(role) == {"@odata.type", "id", "roleTemplateId"}
+    assert graph("GET", f"/{version}" + ROLES_OF.format("printer@contoso.com")).json()["value"] == []
+
+
+def test_directory_roles_through_batch_with_count(emulator, graph):
+    body = {"requests": [
+        {"id": "admin", "method": "GET", "url": ROLES_OF.format("c0ffee00-0000-4000-8000-000000000001") + "&$count=true",
+         "headers": {"ConsistencyLevel": "eventual"}},
+        {"id": "no-header", "method": "GET", "url": ROLES_OF.format("admin@contoso.com") + "&$count=true"},
+        {"id": "ghost", "method": "GET", "url": ROLES_OF.format("ghost@contoso.com")},
+    ]}
+    responses = {item["id"]: item for item in graph("POST", "/v1.0/$batch", json=body).json()["responses"]}
+    admin = responses["admin"]
+    assert admin["status"] == 200 and admin["body"]["@odata.count"] == 1
+    assert admin["body"]["value"][0]["roleTemplateId"] == GLOBAL_ADMINISTRATOR
+    assert responses["no-header"]["status"] == 400
+    assert responses["ghost"]["status"] == 404
+
+
+def test_plain_transitive_member_of_lists_the_roles_too(graph):
+    [role] = graph("GET", "/v1.0/users/admin@contoso.com/transitiveMemberOf?$select=id").json()["value"]
+    assert role["@odata.type"] == "#microsoft.graph.directoryRole" and set(role) == {"@odata.type", "id"}
+
+
+def test_directory_roles_without_a_role_permission_have_limited_information(emulator, http, get_token):
+    set_permissions(emulator, http, ["User.Read.All"])
+    token = bearer(get_token("graph", client_id=READONLY_APP))
+    [role] = http.get(emulator.base_url + "/v1.0" + ROLES_OF.format("admin@contoso.com"), headers=token).json()["value"]
+    assert role["id"] and role["roleTemplateId"] is None
+    for permissions in (["User.Read.All", "RoleManagement.Read.Directory"], ["Directory.Read.All"]):
+        set_permissions(emulator, http, permissions)
+        token = bearer(get_token("graph", client_id=READONLY_APP))
+        [role] = http.get(emulator.base_url + "/v1.0" + ROLES_OF.format("admin@contoso.com"),
+                          headers=token).json()["value"]
+        assert role["roleTemplateId"] == GLOBAL_ADMINISTRATOR, permissions
+    set_permissions(emulator, http, ["Policy.Read.All"])
+    token = bearer(get_token("graph", client_id=READONLY_APP))
+    response = http.get(emulator.base_url + "/v1.0" + ROLES_OF.format("admin@contoso.com"), headers=token)
+    assert_graph_error(response, 403, "Authorization_RequestDenied")
 
 
 # -- unknown paths -------------------------------------------------------------------------------------

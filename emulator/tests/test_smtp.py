@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import AUTOMATION_APP, CONTOSO_ID, READONLY_APP
+from conftest import AUTOMATION_APP, CONTOSO_ID, FABRIKAM_ID, READONLY_APP
 from m365_emulator import smtp
 from m365_emulator.seed import load_store
 from m365_emulator.state import ServicePrincipal
@@ -19,6 +19,8 @@ PASSWORDS = {
     "erp": "Erp-Pass-2026!", "backup": "Backup-Pass-2026!", "kiosk": "Kiosk-Pass-2026!",
 }
 SP_OBJECT_ID = "a1b2c3d4-0000-4000-8000-00000000beef"
+CRITERIA = ("5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated "
+            "successfully. Contact your administrator.")
 
 
 def connect(emulator, tls: bool = True) -> smtplib.SMTP:
@@ -188,6 +190,31 @@ def test_excluded_user_is_not_blocked_by_conditional_access():
     assert smtp.blocking_policy(tenant, kiosk) is not None
     tenant.conditional_access_policies[0]["conditions"]["users"]["excludeUsers"] = [kiosk.id]
     assert smtp.blocking_policy(tenant, kiosk) is None
+
+
+def test_conditional_access_by_role_template_and_only_for_other_clients():
+    store = load_store()
+    tenant = store.find_tenant(FABRIKAM_ID)
+    admin = tenant.find_user("it-admin@fabrikam.com")
+    [policy] = tenant.conditional_access_policies
+    assert smtp.blocking_policy(tenant, admin) is policy
+    assert smtp.blocking_policy(tenant, tenant.find_user("mfp@fabrikam.com")) is None
+    policy["conditions"]["users"]["excludeRoles"] = ["Global Administrator"]
+    assert smtp.blocking_policy(tenant, admin) is policy  # a role name is not a template id: no match
+    policy["conditions"]["users"]["excludeRoles"] = [admin.role_template_ids[0]]
+    assert smtp.blocking_policy(tenant, admin) is None
+    # Exchange ActiveSync alone does not cover SMTP AUTH; all client apps do.
+    contoso = store.find_tenant(CONTOSO_ID)
+    kiosk = contoso.find_user("kiosk@contoso.com")
+    contoso.conditional_access_policies[0]["conditions"]["clientAppTypes"] = ["exchangeActiveSync"]
+    assert smtp.blocking_policy(contoso, kiosk) is None
+    contoso.conditional_access_policies[0]["conditions"]["clientAppTypes"] = ["all"]
+    assert smtp.blocking_policy(contoso, kiosk) is not None
+
+
+def test_administrator_is_refused_by_the_role_policy(emulator):
+    code, text = login(emulator, "it-admin@fabrikam.com", "Itadmin-Pass-2026!")
+    assert code == 535 and text.startswith(CRITERIA)
 
 
 # -- XOAUTH2 --------------------------------------------------------------------------------------------------
