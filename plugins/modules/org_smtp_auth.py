@@ -84,9 +84,9 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base impo
 
 def manage(module):
     return read_compare_write_setting("smtp_auth", module.params["state"],
-                            read=lambda: services.read_org_smtp_auth(module.exchange),
-                            write=lambda state: services.write_org_smtp_auth(module.exchange, state),
-                            check_mode=module.check_mode)
+                                      read=lambda: services.read_org_smtp_auth(module.exchange),
+                                      write=lambda state: services.write_org_smtp_auth(module.exchange, state),
+                                      check_mode=module.check_mode)
 
 
 def main():

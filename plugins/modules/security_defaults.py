@@ -85,9 +85,9 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base impo
 
 def manage(module):
     return read_compare_write_setting("security_defaults", module.params["state"],
-                            read=lambda: services.read_security_defaults(module.graph),
-                            write=lambda state: services.write_security_defaults(module.graph, state),
-                            check_mode=module.check_mode)
+                                      read=lambda: services.read_security_defaults(module.graph),
+                                      write=lambda state: services.write_security_defaults(module.graph, state),
+                                      check_mode=module.check_mode)
 
 
 def main():
