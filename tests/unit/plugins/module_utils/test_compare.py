@@ -13,7 +13,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import 
 def test_drifting_setting_is_written_only_outside_check_mode(check_mode, expected_writes):
     writes = []
     result = read_compare_write_setting("security_defaults", "disabled", read=lambda: "enabled", write=writes.append,
-                              check_mode=check_mode)
+                                        check_mode=check_mode)
     assert writes == expected_writes
     assert result == {
         "changed": True,
