@@ -71,7 +71,9 @@ notes:
   - "Permissions, all read-only: Microsoft Graph C(Policy.Read.All) (security defaults, Conditional Access,
     per-user MFA) and C(User.Read.All) (licences); Exchange Online C(Exchange.ManageAsApp) with a role that may
     run the C(Get-*) cmdlets (for example Exchange Administrator or View-Only Organization Management). Conditional
-    Access policies that target groups or roles also need C(GroupMember.Read.All)."
+    Access policies that target groups also need C(GroupMember.Read.All); policies that target directory roles
+    need C(RoleManagement.Read.Directory) (or C(Directory.Read.All)), since role conditions hold role template
+    ids and Graph hides a role's C(roleTemplateId) from an app without it."
   - Microsoft does not document which blocker it reports first when several apply, nor what an unlicensed
     account gets; this module lists every blocker it finds, and the licence blocker lists both replies seen.
   - "Basic authentication for SMTP AUTH is being retired (December 2026 for existing tenants); after that, a
