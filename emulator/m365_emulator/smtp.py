@@ -342,14 +342,20 @@ class SubmissionHandler:
     def refusal(self, code: int, text: str) -> str:
         return f"{code} {text} {_suffix(self.frontend)}"
 
-    def answer(self, decision: Decision, mechanism: str, login: str) -> AuthResult:
+    def answer(self, session: Any, decision: Decision, mechanism: str, login: str) -> AuthResult:
         if decision.succeeded:
+            session.refused_auth = None
             who = Authenticated(tenant_id=decision.tenant.id, user_id=decision.user.id, login=login,
                                 mechanism=mechanism,
                                 principal_identity=decision.principal.identity if decision.principal else None)
             return AuthResult(success=True, auth_data=who, message=decision.reply)
         LOG.info("AUTH %s for %s refused by %s: %s", mechanism, login, decision.blocker, decision.reply)
-        return AuthResult(success=False, handled=False, message=self.refusal(decision.code, decision.text))
+        return self.refuse(session, decision.code, decision.text)
+
+    def refuse(self, session: Any, code: int, text: str) -> AuthResult:
+        # Kept for MAIL FROM, which may name it (behaviour switch auth_failure_at_mail_from).
+        session.refused_auth = f"{code} {text}"
+        return AuthResult(success=False, handled=False, message=self.refusal(code, text))
 
     async def handle_EHLO(self, server: SMTP, session: Any, envelope: Any, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -368,7 +374,7 @@ class SubmissionHandler:
         assert isinstance(auth_data, LoginPassword)
         login = auth_data.login.decode("utf-8", "replace")
         password = auth_data.password.decode("utf-8", "replace")
-        return self.answer(evaluate_basic(self.emulator.store, login, password), mechanism, login)
+        return self.answer(session, evaluate_basic(self.emulator.store, login, password), mechanism, login)
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
         if len(args) > 1:
@@ -382,14 +388,19 @@ class SubmissionHandler:
         try:
             login, token = parse_xoauth2(base64.b64decode(blob, validate=True))
         except (binascii.Error, ValueError, UnicodeDecodeError):
-            return AuthResult(success=False, handled=False, message=self.refusal(*OAUTH_REJECTED))
+            return self.refuse(server.session, *OAUTH_REJECTED)
         claims = self.verify(token)
-        return self.answer(evaluate_oauth(self.emulator.store, login, claims), "XOAUTH2", login)
+        return self.answer(server.session, evaluate_oauth(self.emulator.store, login, claims), "XOAUTH2", login)
 
     async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
         who = session.auth_data if session.authenticated else None
         if not isinstance(who, Authenticated):
+            refused = getattr(session, "refused_auth", None)
+            with self.emulator.store.lock:
+                name_it = bool(self.emulator.store.behaviour.get("auth_failure_at_mail_from"))
+            if refused and name_it:
+                return self.refusal(NOT_AUTHENTICATED[0], f"{NOT_AUTHENTICATED[1]} Error: {refused}")
             return self.refusal(*NOT_AUTHENTICATED)
         if not may_send_as(self.emulator.store, who, address):
             return self.refusal(*SEND_AS_DENIED)

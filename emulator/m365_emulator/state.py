@@ -97,6 +97,9 @@ DEFAULT_BEHAVIOUR = {
     "unlicensed_reply": "credentials",
     # After the Basic auth retirement: basic AUTH LOGIN/PLAIN answers 550 5.7.30 for every mailbox.
     "basic_auth_retired": False,
+    # After a refused AUTH, MAIL FROM's "530 5.7.57 Client not authenticated to send mail." carries the AUTH
+    # refusal ("... Error: 535 5.7.139 ..."), as some field captures show.
+    "auth_failure_at_mail_from": False,
 }
 
 

@@ -85,6 +85,33 @@ def test_mail_from_without_auth_is_530_5_7_57(emulator):
     assert code == 530 and text.decode().startswith("5.7.57 Client not authenticated to send mail. [")
 
 
+@pytest.mark.parametrize("switch", [False, True])
+def test_mail_from_after_a_refused_auth(emulator, switch):
+    change(emulator, transport_smtp_auth_disabled=False, security_defaults_enabled=False)
+    with emulator.store.lock:
+        emulator.store.behaviour["auth_failure_at_mail_from"] = switch
+    with connect(emulator) as client:
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login("alerts@contoso.com", PASSWORDS["alerts"])  # its authentication policy blocks basic auth
+        code, text = client.mail("alerts@contoso.com")
+    text = text.decode()
+    assert code == 530
+    if switch:
+        assert text.startswith("5.7.57 Client not authenticated to send mail. Error: 535 5.7.139 Authentication "
+                               "unsuccessful, basic authentication is disabled. [")
+        assert text.count("[") == 1 and text.endswith("]")
+    else:
+        assert text.startswith("5.7.57 Client not authenticated to send mail. [")
+
+
+def test_mail_from_without_any_auth_names_no_refusal_even_with_the_switch(emulator):
+    with emulator.store.lock:
+        emulator.store.behaviour["auth_failure_at_mail_from"] = True
+    with connect(emulator) as client:
+        code, text = client.mail("scanner@contoso.com")
+    assert code == 530 and text.decode().startswith("5.7.57 Client not authenticated to send mail. [")
+
+
 # -- basic authentication refusals for the sample tenant's relay mailboxes -------------------------------------
 
 def test_each_blocked_mailbox_gets_its_own_refusal(emulator):
