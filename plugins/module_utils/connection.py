@@ -14,61 +14,36 @@ from ansible.module_utils.basic import env_fallback
 
 @dataclass(frozen=True)
 class Cloud:
-    """Hosts of one Microsoft 365 cloud. Token scopes are always derived from the resource ids here."""
+    """Hosts of one Microsoft 365 cloud. Each service's base URL is also its token audience, so scopes always
+    come from here, never from the URL overrides that point the clients elsewhere (a proxy, the emulator)."""
 
     authority_url: str
     graph_url: str
     exchange_url: str
-    graph_resource: str
-    exchange_resource: str
     # SMTP client submission (port 587, STARTTLS). The US government and China hosts come from third-party
     # code and write-ups only; an operator can always name another with the probe's host option.
     smtp_host: str
 
     @property
     def graph_scope(self):
-        return self.graph_resource + "/.default"
+        return self.graph_url + "/.default"
 
     @property
     def exchange_scope(self):
-        return self.exchange_resource + "/.default"
+        return self.exchange_url + "/.default"
 
 
 CLOUDS = {
-    "global": Cloud(
-        authority_url="https://login.microsoftonline.com",
-        graph_url="https://graph.microsoft.com",
-        exchange_url="https://outlook.office365.com",
-        graph_resource="https://graph.microsoft.com",
-        exchange_resource="https://outlook.office365.com",
-        smtp_host="smtp.office365.com",
-    ),
-    "usgov_high": Cloud(
-        authority_url="https://login.microsoftonline.us",
-        graph_url="https://graph.microsoft.us",
-        exchange_url="https://outlook.office365.us",
-        graph_resource="https://graph.microsoft.us",
-        exchange_resource="https://outlook.office365.us",
-        smtp_host="smtp.office365.us",
-    ),
-    "usgov_dod": Cloud(
-        authority_url="https://login.microsoftonline.us",
-        graph_url="https://dod-graph.microsoft.us",
-        # The admin API host and token audience that ScubaGear and Microsoft's CSS-Exchange endpoint table use;
-        # webmail.apps.mil is only the old remote PowerShell address.
-        exchange_url="https://outlook-dod.office365.us",
-        graph_resource="https://dod-graph.microsoft.us",
-        exchange_resource="https://outlook-dod.office365.us",
-        smtp_host="smtp.office365.us",
-    ),
-    "china": Cloud(
-        authority_url="https://login.partner.microsoftonline.cn",
-        graph_url="https://microsoftgraph.chinacloudapi.cn",
-        exchange_url="https://partner.outlook.cn",
-        graph_resource="https://microsoftgraph.chinacloudapi.cn",
-        exchange_resource="https://partner.outlook.cn",
-        smtp_host="smtp.partner.outlook.cn",
-    ),
+    "global": Cloud("https://login.microsoftonline.com", "https://graph.microsoft.com",
+                    "https://outlook.office365.com", "smtp.office365.com"),
+    "usgov_high": Cloud("https://login.microsoftonline.us", "https://graph.microsoft.us",
+                        "https://outlook.office365.us", "smtp.office365.us"),
+    # The DoD admin API host and token audience that ScubaGear and Microsoft's CSS-Exchange endpoint table use;
+    # webmail.apps.mil is only the old remote PowerShell address.
+    "usgov_dod": Cloud("https://login.microsoftonline.us", "https://dod-graph.microsoft.us",
+                       "https://outlook-dod.office365.us", "smtp.office365.us"),
+    "china": Cloud("https://login.partner.microsoftonline.cn", "https://microsoftgraph.chinacloudapi.cn",
+                   "https://partner.outlook.cn", "smtp.partner.outlook.cn"),
 }
 
 DEFAULT_TIMEOUT = 30
