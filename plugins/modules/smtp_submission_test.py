@@ -261,8 +261,8 @@ diagnosis:
       type: bool
     embedded_in:
       description:
-        - Returned when Microsoft answered C(530 5.7.57) with the refusal of the AUTH before it inside
-          (C(... Error: 535 5.7.139 ...)); the diagnosis is then that inner refusal's, and this is the outer line.
+        - "Returned when Microsoft answered C(530 5.7.57) with the refusal of the AUTH before it inside
+          (C(... Error: 535 5.7.139 ...)); the diagnosis is then that inner refusal's, and this is the outer line."
       type: str
       returned: when the reply carried another reply inside
       sample: "530 5.7.57 Client not authenticated to send mail. Error: 535 5.7.139 Authentication unsuccessful, basic authentication is disabled."
