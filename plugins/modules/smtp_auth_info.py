@@ -35,13 +35,13 @@ options:
     description:
       - The mailboxes to check, by user principal name (the name a device signs in with).
       - An entry is a string, or a dict with C(upn) (required), C(auth) (V(basic) or V(oauth), default
-        O(auth_mode)) and C(state) (V(present), the default, or V(absent)): the shape of the role variable
-        C(relay_accounts_mailboxes), which can be passed as it is, checked by the same parser.
+        O(auth_mode)) and C(state) (V(present), the default, or V(absent)). This is the shape of the role
+        variable C(relay_accounts_mailboxes), which can be passed as it is, checked by the same parser.
       - An entry with V(absent) state is a retired mailbox. It is not read nor judged (SMTP AUTH is meant to be
         off for it), and is listed in RV(retired) instead of RV(mailboxes).
       - Entries are checked before any request. An unknown key, a bad value, a malformed user principal name or
         one declared twice (in any case, whatever its C(auth)) fails the task, naming each bad entry by its
-        position, for example C(mailboxes[2] (erp@contoso.com): unknown key(s) sate).
+        position and user principal name, one line each.
     type: list
     elements: raw
     required: true
