@@ -1,0 +1,157 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: relay_plan
+short_description: Decide which steps of the relay_accounts role run, and for which mailboxes
+version_added: 0.1.0
+description:
+  - Computes, once per tenant, the plan of the C(relay_accounts) role from its normalised mailbox entries
+    (the output of P(m365ops.smtp_auth.relay_mailboxes#filter)) and its switches.
+  - The plan is a dict from step name to step, in the order the steps run. A step that is switched off, or has
+    no mailbox to act on, is left out. The role's tasks run a step when its name is in the plan, and the report
+    turns every step of the plan into rows, so a step in the plan whose result is missing was not reached.
+  - "Steps, in order: V(license) (licence check of the present basic mailboxes), V(security_defaults) (off),
+    V(org_smtp_auth) (on), V(retired_mailbox_smtp_auth) (SMTP AUTH off for absent mailboxes; before the next
+    step, so that exclusive mode does not see a retired mailbox as undeclared), V(mailbox_smtp_auth) (SMTP AUTH
+    on for present basic mailboxes, and exclusive mode) and V(per_user_mfa) (off)."
+positional: _input
+options:
+  _input:
+    description: The mailbox entries, normalised (dicts with C(upn), C(auth) and C(state)).
+    type: list
+    elements: dict
+    required: true
+  check_license:
+    description: Whether to check the licences (C(relay_accounts_check_license)).
+    type: bool
+    default: true
+  disable_security_defaults:
+    description: Whether to turn security defaults off (C(relay_accounts_disable_security_defaults)).
+    type: bool
+    default: true
+  enable_org_smtp_auth:
+    description: Whether to turn SMTP AUTH on for the organisation (C(relay_accounts_enable_org_smtp_auth)).
+    type: bool
+    default: false
+  enable_mailbox_smtp_auth:
+    description: Whether to set the mailbox SMTP AUTH switches (C(relay_accounts_enable_mailbox_smtp_auth)).
+    type: bool
+    default: true
+  disable_per_user_mfa:
+    description: Whether to turn legacy per-user MFA off (C(relay_accounts_disable_per_user_mfa)).
+    type: bool
+    default: true
+  exclusive:
+    description:
+      - Whether the declared list is complete (C(relay_accounts_exclusive)); the V(mailbox_smtp_auth) step then
+        runs even without a present mailbox, to set undeclared ones back to C(inherit).
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Plan the steps of a tenant
+  ansible.builtin.set_fact:
+    plan: >-
+      {{ relay_accounts_mailboxes | m365ops.smtp_auth.relay_mailboxes
+         | m365ops.smtp_auth.relay_plan(enable_org_smtp_auth=false, exclusive=true) }}
+
+- name: Run a step only when it is planned
+  m365ops.smtp_auth.per_user_mfa:
+    users: "{{ plan.per_user_mfa.mailboxes }}"
+    state: disabled
+  register: per_user_mfa_result
+  when: "'per_user_mfa' in plan"
+"""
+
+RETURN = r"""
+_value:
+  description: The planned steps by name, in the order they run.
+  type: dict
+  contains:
+    step:
+      description: The step's name (its key in the plan).
+      type: str
+    setting:
+      description:
+        - The setting the step checks or sets, as P(m365ops.smtp_auth.drift_rows#filter) knows it.
+      type: str
+    desired:
+      description: What the step wants, in the words of the setting's module (C(licensed) for the licence check).
+      type: str
+    mailboxes:
+      description: The user principal names the step acts on; empty for a tenant-wide setting.
+      type: list
+      elements: str
+    register:
+      description: The name of the variable the role registers the step's result in.
+      type: str
+    exclusive:
+      description: For V(mailbox_smtp_auth), whether undeclared mailboxes are reported and set back.
+      type: bool
+    declared_elsewhere:
+      description: For V(mailbox_smtp_auth), the mailboxes another step manages (the retired ones).
+      type: list
+      elements: str
+"""
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
+
+# Where the role registers each step's result; the task of a step uses the same name in its register.
+REGISTER_PREFIX = "_relay_accounts_"
+
+
+def _step(name, setting, desired, mailboxes, register, **extra):
+    step = {"step": name, "setting": setting, "desired": desired, "mailboxes": list(mailboxes),
+            "register": REGISTER_PREFIX + register}
+    step.update(extra)
+    return step
+
+
+def _switched_on(**switches):
+    """The switches as booleans: ``false`` given with ``-e name=false`` is a string, and a true one in Python."""
+    try:
+        return {name: boolean(value, strict=True) for name, value in switches.items()}
+    except TypeError as error:
+        raise AnsibleFilterError("relay_plan: %s" % error) from error
+
+
+def relay_plan(entries, check_license=True, disable_security_defaults=True, enable_org_smtp_auth=False,
+               enable_mailbox_smtp_auth=True, disable_per_user_mfa=True, exclusive=False):
+    """Return the plan of one tenant; see DOCUMENTATION."""
+    if not isinstance(entries, (list, tuple)) or not all(
+            isinstance(entry, Mapping) and {"upn", "auth", "state"} <= set(entry) for entry in entries):
+        raise AnsibleFilterError("relay_plan expects the entries normalised by relay_mailboxes")
+    on = _switched_on(check_license=check_license, disable_security_defaults=disable_security_defaults,
+                      enable_org_smtp_auth=enable_org_smtp_auth, enable_mailbox_smtp_auth=enable_mailbox_smtp_auth,
+                      disable_per_user_mfa=disable_per_user_mfa, exclusive=exclusive)
+    basic = [entry["upn"] for entry in entries if entry["state"] == "present" and entry["auth"] == "basic"]
+    absent = [entry["upn"] for entry in entries if entry["state"] == "absent"]
+
+    steps = []
+    if on["check_license"] and basic:
+        steps.append(_step("license", "license", "licensed", basic, "license"))
+    if on["disable_security_defaults"] and basic:
+        steps.append(_step("security_defaults", "security_defaults", "disabled", [], "security_defaults"))
+    if on["enable_org_smtp_auth"]:
+        steps.append(_step("org_smtp_auth", "org_smtp_auth", "enabled", [], "org_smtp_auth"))
+    if on["enable_mailbox_smtp_auth"] and absent:
+        steps.append(_step("retired_mailbox_smtp_auth", "mailbox_smtp_auth", "disabled", absent, "retired"))
+    if on["enable_mailbox_smtp_auth"] and (basic or on["exclusive"]):
+        steps.append(_step("mailbox_smtp_auth", "mailbox_smtp_auth", "enabled", basic, "smtp_auth",
+                           exclusive=on["exclusive"], declared_elsewhere=absent))
+    if on["disable_per_user_mfa"] and basic:
+        steps.append(_step("per_user_mfa", "per_user_mfa", "disabled", basic, "per_user_mfa"))
+    return {step["step"]: step for step in steps}
+
+
+class FilterModule:
+    def filters(self):
+        return {"relay_plan": relay_plan}

@@ -1,0 +1,104 @@
+# Copyright (c) 2026 m365ops.smtp_auth contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_mailboxes import relay_mailboxes
+from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_plan import relay_plan
+
+ENTRIES = relay_mailboxes(["scanner@contoso.com", "printer@contoso.com",
+                           {"upn": "old-copier@contoso.com", "state": "absent"},
+                           {"upn": "notify@contoso.com", "auth": "oauth"}])
+BASIC = ["scanner@contoso.com", "printer@contoso.com"]
+
+
+def test_the_default_plan_runs_the_basic_steps_in_order():
+    plan = relay_plan(ENTRIES)
+    assert list(plan) == ["license", "security_defaults", "retired_mailbox_smtp_auth", "mailbox_smtp_auth",
+                          "per_user_mfa"]
+    assert plan["license"] == {"step": "license", "setting": "license", "desired": "licensed", "mailboxes": BASIC,
+                               "register": "_relay_accounts_license"}
+    assert plan["security_defaults"] == {"step": "security_defaults", "setting": "security_defaults",
+                                         "desired": "disabled", "mailboxes": [],
+                                         "register": "_relay_accounts_security_defaults"}
+    assert plan["retired_mailbox_smtp_auth"] == {
+        "step": "retired_mailbox_smtp_auth", "setting": "mailbox_smtp_auth", "desired": "disabled",
+        "mailboxes": ["old-copier@contoso.com"], "register": "_relay_accounts_retired"}
+    assert plan["mailbox_smtp_auth"] == {
+        "step": "mailbox_smtp_auth", "setting": "mailbox_smtp_auth", "desired": "enabled", "mailboxes": BASIC,
+        "register": "_relay_accounts_smtp_auth", "exclusive": False,
+        "declared_elsewhere": ["old-copier@contoso.com"]}
+    assert plan["per_user_mfa"] == {"step": "per_user_mfa", "setting": "per_user_mfa", "desired": "disabled",
+                                    "mailboxes": BASIC, "register": "_relay_accounts_per_user_mfa"}
+
+
+def test_oauth_mailboxes_are_in_no_basic_step():
+    plan = relay_plan(ENTRIES)
+    assert all("notify@contoso.com" not in step["mailboxes"] for step in plan.values())
+
+
+@pytest.mark.parametrize("switch, step", [
+    ("check_license", "license"),
+    ("disable_security_defaults", "security_defaults"),
+    ("disable_per_user_mfa", "per_user_mfa"),
+])
+def test_a_switch_turned_off_leaves_its_step_out(switch, step):
+    plan = relay_plan(ENTRIES, **{switch: False})
+    assert step not in plan
+    assert len(plan) == 4
+
+
+def test_the_mailbox_switch_covers_both_mailbox_steps():
+    plan = relay_plan(ENTRIES, enable_mailbox_smtp_auth=False)
+    assert list(plan) == ["license", "security_defaults", "per_user_mfa"]
+
+
+def test_org_wide_smtp_auth_is_planned_only_when_asked_and_after_security_defaults():
+    assert "org_smtp_auth" not in relay_plan(ENTRIES)
+    plan = relay_plan(ENTRIES, enable_org_smtp_auth=True)
+    assert list(plan)[:3] == ["license", "security_defaults", "org_smtp_auth"]
+    assert plan["org_smtp_auth"]["desired"] == "enabled" and plan["org_smtp_auth"]["mailboxes"] == []
+
+
+def test_without_present_basic_mailboxes_only_mailbox_steps_that_have_work_remain():
+    retired_only = relay_mailboxes([{"upn": "old-copier@contoso.com", "state": "absent"}])
+    assert list(relay_plan(retired_only)) == ["retired_mailbox_smtp_auth"]
+    assert relay_plan([]) == {}
+
+
+def test_exclusive_mode_runs_the_mailbox_step_even_with_nothing_declared():
+    plan = relay_plan([], exclusive=True)
+    assert list(plan) == ["mailbox_smtp_auth"]
+    assert plan["mailbox_smtp_auth"]["mailboxes"] == [] and plan["mailbox_smtp_auth"]["exclusive"] is True
+
+
+@pytest.mark.parametrize("given, planned", [("false", False), ("no", False), ("true", True), ("yes", True)])
+def test_switches_given_as_strings_on_the_command_line_are_booleans(given, planned):
+    assert ("per_user_mfa" in relay_plan(ENTRIES, disable_per_user_mfa=given)) is planned
+
+
+def test_a_switch_that_is_not_a_boolean_is_refused():
+    with pytest.raises(AnsibleFilterError, match="relay_plan"):
+        relay_plan(ENTRIES, exclusive="perhaps")
+
+
+def test_entries_must_be_normalised():
+    with pytest.raises(AnsibleFilterError, match="normalised by relay_mailboxes"):
+        relay_plan(["scanner@contoso.com"])
+
+
+def test_every_plan_step_is_a_drift_rows_step():
+    """The report hands the plan's steps, with their results, to drift_rows as they are."""
+    from ansible_collections.m365ops.smtp_auth.plugins.filter.drift_rows import drift_rows
+
+    plan = relay_plan(ENTRIES, enable_org_smtp_auth=True, exclusive=True)
+    rows = drift_rows([dict(step, result={}) for step in plan.values()], tenant="contoso")
+    assert [row["setting"] for row in rows] == [
+        "license", "license", "security_defaults", "org_smtp_auth", "mailbox_smtp_auth", "mailbox_smtp_auth",
+        "mailbox_smtp_auth", "per_user_mfa", "per_user_mfa"]
+    assert {row["status"] for row in rows} == {"error"}
