@@ -51,3 +51,10 @@ def test_the_troubleshoot_playbook_names_a_retired_mailbox_and_does_not_diagnose
     assert [message for message in messages if message.startswith(RETIRED)] == []
     assert any(message.startswith("kiosk@contoso.com:") for message in messages)
     assert "Not checked, retired (state absent, SMTP AUTH is meant to be off): %s." % RETIRED in messages
+
+
+def test_the_troubleshoot_playbook_stops_when_no_mailbox_is_named(emulator, tmp_path):
+    completed = run_troubleshoot(emulator, tmp_path, [])
+
+    assert completed.returncode != 0
+    assert "Tenant contoso: no mailbox to troubleshoot" in completed.stdout + completed.stderr

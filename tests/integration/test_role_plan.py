@@ -12,9 +12,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from test_role_relay_accounts import INVENTORY, ROOT, emulator, run_playbook  # noqa: F401 (emulator: fixture)
+from m365_emulator import Emulator
+from test_role_relay_accounts import INVENTORY, ROOT, run_playbook
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    with Emulator(seed=None, host="127.0.0.1", https_port=0, smtp_port=0) as running:
+        (tmp_path / "connection.json").write_text(json.dumps(running.connection_info()))
+        yield running
 
 
 def run_play(tmp_path, play):
