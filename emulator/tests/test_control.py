@@ -174,7 +174,7 @@ def test_messages_endpoint_lists_and_clears(emulator, control):
 
 
 def test_control_api_refuses_other_clients(emulator):
-    from m365_emulator.server import Request
+    from m365_emulator.core import make_request as Request
 
     request = Request("GET", "/_emulator/state", remote_addr="192.0.2.10")
     assert emulator.dispatch(request).status == 403

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from conftest import CONTOSO_ID, EXCHANGE_SCOPE, FABRIKAM_ID, READONLY_APP, bearer, https_session, msal_app
-from m365_emulator import Emulator, exchange
+from m365_emulator import Emulator
+from m365_emulator.exchange import models as exchange
 from m365_emulator.state import User
 
 MORE = exchange.MORE_RESULTS_WARNING

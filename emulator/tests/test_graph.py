@@ -414,7 +414,7 @@ def test_fault_on_token_endpoint_has_entra_shape(emulator, http):
 
 
 def test_latency_is_added_to_each_request(emulator, http, graph, monkeypatch):
-    import m365_emulator.server as server
+    import m365_emulator.core.dispatch as server
 
     slept = []
     monkeypatch.setattr(server.time, "sleep", lambda seconds: slept.append(seconds))
@@ -429,3 +429,13 @@ def test_keep_alive_reuses_one_connection(emulator, graph):
         assert graph("GET", SECURITY_DEFAULTS).status_code == 200
     # requests.Session pools connections; one TLS connection carried every request.
     assert len(emulator._server.connections) == 1
+
+
+def test_keep_alive_carries_requests_with_bodies_on_one_connection(emulator, graph):
+    body = {"requests": [{"id": "1", "method": "GET", "url": "/users/alice@contoso.com"}]}
+    for _ in range(5):
+        assert graph("POST", "/v1.0/$batch", json=body).status_code == 200
+        assert graph("PATCH", SECURITY_DEFAULTS, json={"isEnabled": True}).status_code == 204
+        assert graph("GET", SECURITY_DEFAULTS).status_code == 200
+    # The token request, the $batch and PATCH bodies and the GETs: one TLS connection accepted for all.
+    assert emulator._server.accepted == 1

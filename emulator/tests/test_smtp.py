@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import AUTOMATION_APP, CONTOSO_ID, FABRIKAM_ID, READONLY_APP
-from m365_emulator import smtp
+from m365_emulator.smtp import models as smtp
 from m365_emulator.seed import load_store
 from m365_emulator.state import ServicePrincipal
 

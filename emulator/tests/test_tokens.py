@@ -238,9 +238,9 @@ def test_expire_now_invalidates_issued_tokens_only(emulator, http, get_token):
 
 
 def test_exchange_401_has_bearer_challenge(emulator, http, get_token):
-    from m365_emulator.server import Request
-    from m365_emulator.server import HttpError
-    from m365_emulator.tokens import authorize
+    from m365_emulator.core import HttpError
+    from m365_emulator.core import make_request as Request
+    from m365_emulator.identity import authorize
 
     request = Request("POST", f"/adminapi/beta/{CONTOSO_ID}/InvokeCommand",
                       headers={"Authorization": f"Bearer {get_token('graph')}"})
@@ -252,8 +252,9 @@ def test_exchange_401_has_bearer_challenge(emulator, http, get_token):
 
 
 def test_authorize_checks_the_tenant_in_the_url(emulator, get_token):
-    from m365_emulator.server import HttpError, Request
-    from m365_emulator.tokens import authorize
+    from m365_emulator.core import HttpError
+    from m365_emulator.core import make_request as Request
+    from m365_emulator.identity import authorize
 
     token = get_token("exchange")
     good = Request("POST", "/adminapi/beta/contoso.com/InvokeCommand", headers={"Authorization": f"Bearer {token}"})

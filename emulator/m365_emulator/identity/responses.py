@@ -1,135 +1,28 @@
-"""Entra ID's client-credentials token endpoint, OIDC discovery, and bearer-token checking for the services.
-
-Tokens are real JWTs signed RS256 by the emulator's own key, carrying the claims the services look at
-(``aud``, ``tid``, ``appid``, ``roles``, ``wids``, ``exp``). Errors have Entra's shape and AADSTS codes.
+"""Entra ID on the wire: the client-credentials token endpoint, OIDC discovery, the signing keys, and the 401
+every service answers for an unusable bearer token. Errors have Entra's shape and AADSTS codes.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
-import re
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
-from . import certs
-from .server import HttpError, Request, Response, graph_error
-from .state import DIRECTORY_ROLE_TEMPLATES, App, Tenant, role_template_id
+from .. import certs
+from ..core import HttpError, Request, Response, Service, odata_error, utc_now_iso
+from ..state import App, Tenant, TenantStore
+from .models import RESOURCES, Claims, InvalidToken, Resource, TokenIssuer, resource_for_host
+from .urls import URLS
 
-if TYPE_CHECKING:
-    from .server import Emulator
-
-DEFAULT_LIFETIME = 3599
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-# Resource hosts per cloud (global, US Gov GCC High, DoD, China 21Vianet).
-GRAPH_RESOURCES = ("https://graph.microsoft.com", "https://graph.microsoft.us", "https://dod-graph.microsoft.us",
-                   "https://microsoftgraph.chinacloudapi.cn")
-# DoD's Exchange host and token audience is outlook-dod.office365.us (webmail.apps.mil was only the old remote
-# PowerShell address, never an audience).
-EXCHANGE_RESOURCES = ("https://outlook.office365.com", "https://outlook.office365.us",
-                      "https://outlook-dod.office365.us", "https://partner.outlook.cn")
-AUDIENCES = {"graph": GRAPH_RESOURCES, "exchange": EXCHANGE_RESOURCES}
 # Scopes MSAL may add on its own; they carry no resource.
 RESERVED_SCOPES = {"openid", "profile", "offline_access"}
-
-# Every app-only token carries this one (the "Directory Readers"-like default for service principals).
-DEFAULT_APP_WID = "0997a1d0-0d1d-4acb-b408-d5ca73121e90"
-
-TENANT_SEGMENT = r"(?P<tenant>[^/]+)"
-
-
-def _b64url_int(number: int) -> str:
-    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-@dataclass
-class Claims:
-    tenant: Tenant
-    app: App
-    roles: list[str]
-    wids: list[str]
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def audience(self) -> str:
-        return self.raw.get("aud", "")
-
-
-class TokenIssuer:
-    """The emulator's signing key, token lifetime and the record of issued tokens (for "expire now")."""
-
-    def __init__(self) -> None:
-        self.key = certs.cached_key("token-signing")
-        public_der = self.key.public_key().public_bytes(serialization.Encoding.DER,
-                                                        serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.kid = base64.urlsafe_b64encode(hashlib.sha1(public_der).digest()).rstrip(b"=").decode()  # noqa: S324
-        self.public_key = self.key.public_key()
-        self.lifetime = DEFAULT_LIFETIME
-        self._lock = threading.Lock()
-        self._live: set[str] = set()
-        self._revoked: set[str] = set()
-
-    def expire_after(self, seconds: int | None) -> None:
-        """Newly issued tokens live ``seconds`` (None: back to the default)."""
-        self.lifetime = DEFAULT_LIFETIME if seconds is None else int(seconds)
-
-    def expire_all(self) -> int:
-        """Every token issued so far stops working now; returns how many there were."""
-        with self._lock:
-            count = len(self._live)
-            self._revoked |= self._live
-            self._live = set()
-            return count
-
-    def is_revoked(self, token_id: str) -> bool:
-        with self._lock:
-            return token_id in self._revoked
-
-    def issue(self, tenant: Tenant, app: App, resource: str, service: str, credential: str) -> tuple[str, int]:
-        now = int(time.time())
-        lifetime = self.lifetime
-        token_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        roles = list(app.graph_permissions if service == "graph" else app.exchange_permissions)
-        claims: dict[str, Any] = {
-            "aud": resource,
-            "iss": f"https://sts.windows.net/{tenant.id}/",
-            "iat": now,
-            "nbf": now,
-            "exp": now + lifetime,
-            "app_displayname": app.display_name,
-            "appid": app.client_id,
-            "appidacr": "2" if credential == "certificate" else "1",
-            "idp": f"https://sts.windows.net/{tenant.id}/",
-            "idtyp": "app",
-            "oid": app.object_id,
-            "sub": app.object_id,
-            "tid": tenant.id,
-            "uti": token_id,
-            "ver": "1.0",
-            "wids": [role_template_id(role) for role in app.directory_roles] + [DEFAULT_APP_WID],
-        }
-        if roles:
-            claims["roles"] = roles
-        token = jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})
-        with self._lock:
-            self._live.add(token_id)
-        return token, lifetime
-
-    def jwks(self) -> dict[str, Any]:
-        numbers = self.public_key.public_numbers()
-        return {"keys": [{"kty": "RSA", "use": "sig", "kid": self.kid, "x5t": self.kid,
-                          "n": _b64url_int(numbers.n), "e": _b64url_int(numbers.e)}]}
+NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
 
 # -- Entra errors --------------------------------------------------------------------------------------
@@ -146,12 +39,12 @@ def entra_error(request: Request, status: int, error: str, code: int, sentence: 
         "timestamp": timestamp,
         "trace_id": trace_id,
         "correlation_id": correlation_id,
-        "error_uri": f"{request.base_url}/error?code={code}",
-    }, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}))
+        "error_uri": f"{request.origin}/error?code={code}",
+    }, NO_STORE))
 
 
-def _tenant_or_error(emulator: Emulator, request: Request, tenant_ref: str) -> Tenant:
-    tenant = emulator.store.find_tenant(tenant_ref)
+def _tenant_or_error(store: TenantStore, request: Request, tenant_ref: str) -> Tenant:
+    tenant = store.find_tenant(tenant_ref)
     if tenant is None:
         raise entra_error(request, 400, "invalid_request", 90002,
                           f"Tenant '{tenant_ref}' not found. Check to make sure you have the correct tenant ID "
@@ -160,7 +53,7 @@ def _tenant_or_error(emulator: Emulator, request: Request, tenant_ref: str) -> T
     return tenant
 
 
-def _resource_for_scope(request: Request, scope_text: str) -> tuple[str, str]:
+def _resource_for_scope(request: Request, scope_text: str) -> tuple[str, Resource]:
     scopes = [scope for scope in scope_text.split() if scope.lower() not in RESERVED_SCOPES]
     if len(scopes) != 1:
         raise entra_error(request, 400, "invalid_scope", 1002012,
@@ -168,18 +61,17 @@ def _resource_for_scope(request: Request, scope_text: str) -> tuple[str, str]:
                           "flows must have a scope value with /.default suffixed to the resource identifier "
                           "(application ID URI).")
     scope = scopes[0]
-    resource = scope[: -len("/.default")] if scope.lower().endswith("/.default") else None
-    for service, hosts in AUDIENCES.items():
-        for host in hosts:
-            if resource is not None and resource.rstrip("/").lower() == host:
-                return host, service
+    identifier = scope[: -len("/.default")] if scope.lower().endswith("/.default") else None
+    resource = resource_for_host(identifier) if identifier is not None else None
+    if identifier is not None and resource is not None:
+        return identifier.rstrip("/").lower(), resource
     raise entra_error(request, 400, "invalid_scope", 1002012,
                       f"The provided value for scope {scope} is not valid. Client credential flows must have a "
                       "scope value with /.default suffixed to the resource identifier (application ID URI) of "
                       "Microsoft Graph or Office 365 Exchange Online.")
 
 
-def _check_assertion(emulator: Emulator, request: Request, match_tenant: str, tenant: Tenant, app: App,
+def _check_assertion(own_origin: str, request: Request, match_tenant: str, tenant: Tenant, app: App,
                      assertion: str) -> None:
     try:
         header = jwt.get_unverified_header(assertion)
@@ -224,7 +116,7 @@ def _check_assertion(emulator: Emulator, request: Request, match_tenant: str, te
         raise entra_error(request, 401, "invalid_client", 700021,
                           "Client assertion application identifier doesn't match 'client_id' parameter.")
     audience = claims.get("aud")
-    if not _is_token_endpoint(emulator, request, audience, tenant):
+    if not _is_token_endpoint(own_origin, request, audience, tenant):
         raise entra_error(request, 401, "invalid_client", 700212,
                           f"The audience claim '{audience}' of the client assertion is not the token endpoint "
                           f"of tenant '{match_tenant}'.")
@@ -235,7 +127,7 @@ def _check_assertion(emulator: Emulator, request: Request, match_tenant: str, te
                           "Client assertion is not within its valid time range.")
 
 
-def _is_token_endpoint(emulator: Emulator, request: Request, audience: Any, tenant: Tenant) -> bool:
+def _is_token_endpoint(own_origin: str, request: Request, audience: Any, tenant: Tenant) -> bool:
     if not isinstance(audience, str):
         return False
     parts = urlsplit(audience)
@@ -245,7 +137,7 @@ def _is_token_endpoint(emulator: Emulator, request: Request, audience: Any, tena
     if len(segments) != 4 or segments[1:] != ["oauth2", "v2.0", "token"] or not tenant.matches(segments[0]):
         return False
     # The assertion was made for the host the client talks to; loopback names are interchangeable.
-    accepted_hosts = {urlsplit(request.base_url).netloc, urlsplit(emulator.base_url).netloc}
+    accepted_hosts = {urlsplit(request.origin).netloc, urlsplit(own_origin).netloc}
     loopback = {"127.0.0.1", "localhost", "::1", "[::1]"}
     return parts.netloc in accepted_hosts or (parts.hostname or "") in loopback
 
@@ -260,9 +152,27 @@ def _load_certificate(pem: str) -> x509.Certificate:
     return certificate
 
 
-# -- handlers -------------------------------------------------------------------------------------------
-def routes(emulator: Emulator):
-    def token(request: Request, match: re.Match[str]) -> Response:
+# -- the service ---------------------------------------------------------------------------------------
+class IdentityService(Service):
+    """Entra ID for the emulator's tenants; ``issuer`` signs and remembers the tokens."""
+
+    name = "identity"
+    urls = URLS
+
+    def __init__(self, emulator: Any):
+        super().__init__(emulator)
+        self.issuer = TokenIssuer()
+
+    def fault(self, request: Request, status: int, code: str, message: str, headers: dict[str, str]) -> Response:
+        # Entra's own shape for a transient failure, whatever the status.
+        return Response(status, {
+            "error": "temporarily_unavailable",
+            "error_description": "AADSTS90033: A transient error has occurred. Please try again.",
+            "error_codes": [90033], "timestamp": utc_now_iso().replace("T", " ") + "Z",
+            "trace_id": request.request_id, "correlation_id": request.client_request_id,
+        }, headers)
+
+    def token(self, request: Request, tenant_ref: str) -> Response:
         form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
         client_id = form.get("client_id", "")
         request.log["client_id"] = client_id or None
@@ -274,8 +184,9 @@ def routes(emulator: Emulator):
             raise entra_error(request, 400, "unsupported_grant_type", 70003,
                               f"The app requested an unsupported grant type '{form['grant_type']}'. "
                               "The emulator supports client_credentials only.")
-        with emulator.store.lock:
-            tenant = _tenant_or_error(emulator, request, match["tenant"])
+        store = self.emulator.store
+        with store.lock:
+            tenant = _tenant_or_error(store, request, tenant_ref)
             request.log["tenant"] = tenant.id
             app = tenant.apps.get(client_id)
             if app is None:
@@ -284,12 +195,13 @@ def routes(emulator: Emulator):
                                   f"'{tenant.name}'. This can happen if the application has not been installed by "
                                   "the administrator of the tenant or consented to by any user in the tenant. You "
                                   "may have sent your authentication request to the wrong tenant.")
-            resource, service = _resource_for_scope(request, form["scope"])
+            audience, resource = _resource_for_scope(request, form["scope"])
             if form.get("client_assertion"):
                 if form.get("client_assertion_type") != ASSERTION_TYPE:
                     raise entra_error(request, 400, "invalid_request", 50027,
                                       f"client_assertion_type must be '{ASSERTION_TYPE}'.")
-                _check_assertion(emulator, request, match["tenant"], tenant, app, form["client_assertion"])
+                _check_assertion(self.emulator.base_url, request, tenant_ref, tenant, app,
+                                 form["client_assertion"])
                 credential = "certificate"
             elif form.get("client_secret"):
                 if form["client_secret"] not in app.secrets:
@@ -302,16 +214,15 @@ def routes(emulator: Emulator):
                 raise entra_error(request, 401, "invalid_client", 7000218,
                                   "The request body must contain the following parameter: 'client_assertion' "
                                   "or 'client_secret'.")
-            access_token, lifetime = emulator.tokens.issue(tenant, app, resource, service, credential)
+            access_token, lifetime = self.issuer.issue(tenant, app, audience, resource, credential)
         return Response(200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
-                              "access_token": access_token},
-                        {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
+                              "access_token": access_token}, NO_STORE)
 
-    def openid_configuration(request: Request, match: re.Match[str]) -> Response:
-        with emulator.store.lock:
-            tenant = _tenant_or_error(emulator, request, match["tenant"])
-            tenant_id = tenant.id
-        base = request.base_url
+    def openid_configuration(self, request: Request, tenant_ref: str) -> Response:
+        store = self.emulator.store
+        with store.lock:
+            tenant_id = _tenant_or_error(store, request, tenant_ref).id
+        base = request.origin
         return Response(200, {
             "token_endpoint": f"{base}/{tenant_id}/oauth2/v2.0/token",
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
@@ -331,77 +242,51 @@ def routes(emulator: Emulator):
             "cloud_instance_name": "microsoftonline.com",
         })
 
-    def keys(request: Request, match: re.Match[str]) -> Response:
-        with emulator.store.lock:
-            _tenant_or_error(emulator, request, match["tenant"])
-        return Response(200, emulator.tokens.jwks())
-
-    return [
-        ("POST", re.compile(rf"/{TENANT_SEGMENT}/oauth2/v2\.0/token"), token),
-        ("GET", re.compile(rf"/{TENANT_SEGMENT}/v2\.0/\.well-known/openid-configuration"), openid_configuration),
-        ("GET", re.compile(rf"/{TENANT_SEGMENT}/discovery/v2\.0/keys"), keys),
-    ]
+    def keys(self, request: Request, tenant_ref: str) -> Response:
+        store = self.emulator.store
+        with store.lock:
+            _tenant_or_error(store, request, tenant_ref)
+        return Response(200, self.issuer.jwks())
 
 
 # -- checking bearer tokens at the services ------------------------------------------------------------
-_EXCHANGE_TENANT_IN_PATH = re.compile(r"^/adminapi/[^/]+/(?P<tenant>[^/]+)/")
-
-
-def _unauthorized(request: Request, audience: str, message: str, category: str = "invalid_token") -> HttpError:
-    if audience == "graph":
-        return HttpError(graph_error(request, 401, "InvalidAuthenticationToken", message))
+def bearer_challenge(message: str, diagnostics_code: int, category: str, error: str) -> Response:
+    """The 401 of a resource behind Office 365's bearer authentication (Exchange Online): a challenge naming
+    Entra, an ``x-ms-diagnostics`` header and a short text body."""
     challenge = ('Bearer client_id="00000002-0000-0ff1-ce00-000000000000", '
                  'trusted_issuers="00000001-0000-0000-c000-000000000000@*", '
                  'token_types="app_asserted_user_v1 service_asserted_app_v1", '
                  'authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
-                 f'error="{category}"')
-    return HttpError(Response(401, f"401 Unauthorized: {message}", {
+                 f'error="{error}"')
+    return Response(401, f"401 Unauthorized: {message}", {
         "WWW-Authenticate": challenge,
-        "x-ms-diagnostics": f'2000001;reason="{message}";error_category="{category}"',
+        "x-ms-diagnostics": f'{diagnostics_code};reason="{message}";error_category="{category}"',
         "Content-Type": "text/plain; charset=utf-8",
-    }))
+    })
 
 
-def authorize(emulator: Emulator, request: Request, audience: str, tenant_ref: str | None = None) -> Claims:
+def _unauthorized(request: Request, resource: Resource, message: str, category: str) -> HttpError:
+    if resource.odata_errors:
+        return HttpError(odata_error(request, 401, "InvalidAuthenticationToken", message))
+    return HttpError(bearer_challenge(message, 2000001, category, category))
+
+
+def authorize(emulator: Any, request: Request, audience: str, tenant_ref: str | None = None) -> Claims:
     """Check the request's bearer token for ``audience`` ("graph" or "exchange"); raise the service's 401.
 
-    ``tenant_ref`` (a tenant id or domain from the URL) must name the token's tenant; for Exchange's
-    ``/adminapi/<version>/<tenant>/...`` paths it is taken from the URL when not given.
+    ``emulator`` gives the ``store`` and the ``tokens`` issuer. ``tenant_ref`` (a tenant id or domain from the
+    URL) must name the token's tenant; for a resource whose paths name the tenant it is taken from the path.
     """
-    if audience not in AUDIENCES:
-        raise ValueError(f"audience must be one of {sorted(AUDIENCES)}")
-    token = request.bearer_token()
-    if token is None:
-        raise _unauthorized(request, audience, "Access token is empty.", "invalid_request")
-    try:
-        claims = jwt.decode(token, emulator.tokens.public_key, algorithms=["RS256"],
-                            options={"verify_aud": False, "require": ["exp", "aud", "tid", "appid"]})
-    except jwt.ExpiredSignatureError:
-        raise _unauthorized(request, audience, "Lifetime validation failed, the token is expired.") from None
-    except jwt.PyJWTError:
-        raise _unauthorized(request, audience, "Access token validation failure.") from None
-    if emulator.tokens.is_revoked(claims.get("uti", "")):
-        raise _unauthorized(request, audience, "Lifetime validation failed, the token is expired.")
-    if str(claims["aud"]).rstrip("/").lower() not in AUDIENCES[audience]:
-        raise _unauthorized(request, audience, "Access token validation failure. Invalid audience.",
-                            "invalid_resource")
-    with emulator.store.lock:
-        tenant = emulator.store.find_tenant(claims["tid"])
-        app = tenant.apps.get(claims["appid"]) if tenant else None
-    if tenant is None or app is None:
-        raise _unauthorized(request, audience, "Access token validation failure. The tenant or application of "
-                                               "the token no longer exists.")
-    if tenant_ref is None and audience == "exchange":
-        found = _EXCHANGE_TENANT_IN_PATH.match(request.path)
+    resource = RESOURCES.get(audience)
+    if resource is None:
+        raise ValueError(f"audience must be one of {sorted(RESOURCES)}")
+    if tenant_ref is None and resource.tenant_in_path is not None:
+        found = resource.tenant_in_path.match(request.path)
         tenant_ref = found["tenant"] if found else None
-    if tenant_ref is not None and not tenant.matches(tenant_ref):
-        raise _unauthorized(request, audience, f"The token was issued for tenant {tenant.id}, not for "
-                                               f"'{tenant_ref}'.", "invalid_tenant")
-    request.log["tenant"] = tenant.id
-    request.log["client_id"] = app.client_id
-    return Claims(tenant=tenant, app=app, roles=list(claims.get("roles", [])),
-                  wids=list(claims.get("wids", [])), raw=claims)
-
-
-__all__ = ["Claims", "TokenIssuer", "authorize", "routes", "entra_error", "role_template_id",
-           "GRAPH_RESOURCES", "EXCHANGE_RESOURCES", "DIRECTORY_ROLE_TEMPLATES"]
+    try:
+        claims = emulator.tokens.check(emulator.store, request.bearer_token(), resource, tenant_ref)
+    except InvalidToken as exc:
+        raise _unauthorized(request, resource, exc.reason, exc.category) from None
+    request.log["tenant"] = claims.tenant.id
+    request.log["client_id"] = claims.app.client_id
+    return claims

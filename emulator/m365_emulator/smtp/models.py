@@ -1,34 +1,18 @@
-"""SMTP client submission (smtp.office365.com:587) on aiosmtpd, deciding AUTH from the shared tenant state.
+"""SMTP submission's decisions from the tenant state: who may AUTH (and which refusal Exchange Online gives
+otherwise), who may send as whom, and the record of accepted messages. Plain functions, testable without
+sockets; ``responses.py`` wires them to the protocol.
 
-aiosmtpd speaks the protocol (STARTTLS, AUTH LOGIN/PLAIN and its SASL plumbing); this module adds what
-Exchange Online says: its greeting and EHLO keywords, the XOAUTH2 mechanism, and the 5.7.x replies that
-this project exists to diagnose. The decisions are plain functions (``evaluate_basic``, ``evaluate_oauth``,
-``may_send_as``) so they can be tested without sockets; the server only wires them to the protocol.
-
-Every decision reads ``emulator.store`` afresh under ``store.lock``: a reset of the emulator or a change made
-through Graph or Exchange applies to the very next AUTH.
+Every decision reads the store afresh under ``store.lock``: a reset of the emulator or a change made through
+Graph or Exchange applies to the very next AUTH.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import collections
-import datetime
-import email.parser
-import email.policy
-import email.utils
-import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, syntax
-
-from .state import ServicePrincipal, Tenant, TenantStore, User
-
-LOG = logging.getLogger("m365_emulator.smtp")
+from ..state import ServicePrincipal, Tenant, TenantStore, User
 
 SEND_AS_APP = "SMTP.SendAsApp"
 MAX_MESSAGE_SIZE = 157286400
@@ -91,8 +75,6 @@ class Authenticated:
     mechanism: str
     principal_identity: str | None = None
 
-
-# -- decisions -----------------------------------------------------------------------------------------------
 
 def find_login(store: TenantStore, login: str) -> tuple[Tenant, User] | tuple[None, None]:
     """The user whose UPN (or primary SMTP address) is ``login``, in any tenant; the caller holds the lock."""
@@ -279,214 +261,8 @@ def may_send_as(store: TenantStore, who: Authenticated, sender: str) -> bool:
         return False
 
 
-def verify_bearer(emulator: Any, token: str) -> Any:
-    """Check an Exchange access token the way the HTTPS side does; the claims, or None when it is rejected."""
-    from . import tokens
-    from .server import HttpError, Request
-
-    request = Request("AUTH", "/smtp/xoauth2", headers={"Authorization": f"Bearer {token}"})
-    try:
-        return tokens.authorize(emulator, request, "exchange")
-    except HttpError:
-        return None
-
-
-# -- the server ----------------------------------------------------------------------------------------------
-
-def _suffix(frontend: str) -> str:
-    """What newer Exchange servers append to a refusal: front end, UTC time and a request id."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-    return f"[{frontend} {stamp} {secrets.token_hex(8).upper()}]"
-
-
-class ExchangeSMTP(SMTP):
-    """aiosmtpd's protocol with Exchange Online's wording where it differs."""
-
-    AuthLoginUsernameChallenge = "Username:"
-    AuthLoginPasswordChallenge = "Password:"
-    # An XOAUTH2 initial response carries a whole JWT (1-3 KB); aiosmtpd's defaults (512-byte commands,
-    # 1001-byte lines) would refuse it as "too long" before any AUTH logic ran.
-    line_length_limit = 16384
-    AUTH_COMMAND_LIMIT = 16384
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        # Per connection: aiosmtpd's class-level mapping would be shared by, and grow across, all connections.
-        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
-        self.command_size_limits["AUTH"] = self.AUTH_COMMAND_LIMIT
-
-    async def push(self, status: Any) -> None:
-        if status == "220 Ready to start TLS":
-            status = "220 2.0.0 SMTP server ready"
-        await super().push(status)
-
-    @syntax("AUTH <mechanism>")
-    async def smtp_AUTH(self, arg: str) -> None:
-        # Exchange offers no AUTH before STARTTLS and treats an attempt as an unknown mechanism.
-        if self.session is not None and self.session.host_name and self.session.ssl is None:
-            await self.push(f"{UNRECOGNIZED_MECHANISM[0]} {UNRECOGNIZED_MECHANISM[1]}")
-            return
-        await super().smtp_AUTH(arg)
-
-
-class SubmissionHandler:
-    """aiosmtpd hooks: EHLO keywords, the AUTH decisions, sender checks and the record of accepted mail."""
-
-    def __init__(self, emulator: Any, frontend: str = FRONTEND,
-                 verify: Callable[[str], Any] | None = None):
-        self.emulator = emulator
-        self.frontend = frontend
-        self.verify = verify or (lambda token: verify_bearer(emulator, token))
-
-    def refusal(self, code: int, text: str) -> str:
-        return f"{code} {text} {_suffix(self.frontend)}"
-
-    def answer(self, session: Any, decision: Decision, mechanism: str, login: str) -> AuthResult:
-        if decision.succeeded:
-            session.refused_auth = None
-            who = Authenticated(tenant_id=decision.tenant.id, user_id=decision.user.id, login=login,
-                                mechanism=mechanism,
-                                principal_identity=decision.principal.identity if decision.principal else None)
-            return AuthResult(success=True, auth_data=who, message=decision.reply)
-        LOG.info("AUTH %s for %s refused by %s: %s", mechanism, login, decision.blocker, decision.reply)
-        return self.refuse(session, decision.code, decision.text)
-
-    def refuse(self, session: Any, code: int, text: str) -> AuthResult:
-        # Kept for MAIL FROM, which may name it (behaviour switch auth_failure_at_mail_from).
-        session.refused_auth = f"{code} {text}"
-        return AuthResult(success=False, handled=False, message=self.refusal(code, text))
-
-    async def handle_EHLO(self, server: SMTP, session: Any, envelope: Any, hostname: str,
-                          responses: list[str]) -> list[str]:
-        session.host_name = hostname
-        peer = session.peer[0] if session.peer else "127.0.0.1"
-        keywords = [f"SIZE {MAX_MESSAGE_SIZE}", "PIPELINING", "ENHANCEDSTATUSCODES"]
-        keywords.append("AUTH LOGIN XOAUTH2" if session.ssl is not None else "STARTTLS")
-        keywords += ["8BITMIME", "SMTPUTF8"]
-        lines = [f"250-{server.hostname} Hello [{peer}]"] + [f"250-{keyword}" for keyword in keywords]
-        lines[-1] = "250 " + lines[-1][4:]
-        return lines
-
-    def authenticate_basic(self, server: SMTP, session: Any, envelope: Any, mechanism: str,
-                           auth_data: Any) -> AuthResult:
-        """aiosmtpd's authenticator for LOGIN and PLAIN (PLAIN works though Exchange does not offer it)."""
-        assert isinstance(auth_data, LoginPassword)
-        login = auth_data.login.decode("utf-8", "replace")
-        password = auth_data.password.decode("utf-8", "replace")
-        return self.answer(session, evaluate_basic(self.emulator.store, login, password), mechanism, login)
-
-    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
-        if len(args) > 1:
-            blob = args[1].encode()
-        else:
-            challenge = await server.challenge_auth("", encode_to_b64=False)
-            if not isinstance(challenge, bytes):
-                return AuthResult(success=False, handled=True)
-            # challenge_auth already decoded it; re-encode so both paths decode below.
-            blob = base64.b64encode(challenge)
-        try:
-            login, token = parse_xoauth2(base64.b64decode(blob, validate=True))
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            return self.refuse(server.session, *OAUTH_REJECTED)
-        claims = self.verify(token)
-        return self.answer(server.session, evaluate_oauth(self.emulator.store, login, claims), "XOAUTH2", login)
-
-    async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str,
-                          mail_options: list[str]) -> str:
-        who = session.auth_data if session.authenticated else None
-        if not isinstance(who, Authenticated):
-            refused = getattr(session, "refused_auth", None)
-            with self.emulator.store.lock:
-                name_it = bool(self.emulator.store.behaviour.get("auth_failure_at_mail_from"))
-            if refused and name_it:
-                return self.refusal(NOT_AUTHENTICATED[0], f"{NOT_AUTHENTICATED[1]} Error: {refused}")
-            return self.refusal(*NOT_AUTHENTICATED)
-        if not may_send_as(self.emulator.store, who, address):
-            return self.refusal(*SEND_AS_DENIED)
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 2.1.0 Sender OK"
-
-    async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(rcpt_options)
-        return "250 2.1.5 Recipient OK"
-
-    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
-        who: Authenticated = session.auth_data
-        content = envelope.original_content or b""
-        headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(content)
-        message_id = f"<{secrets.token_hex(16).upper()}@{self.frontend.lower()}>"
-        record = {
-            "tenant": who.tenant_id,
-            "mailbox": who.login,
-            "mail_from": envelope.mail_from,
-            "rcpt_tos": list(envelope.rcpt_tos),
-            "subject": str(headers.get("Subject") or ""),
-            "size": len(content),
-            "auth_mechanism": who.mechanism,
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-            "message_id": message_id,
-        }
-        messages = getattr(self.emulator, "messages", None)
-        if messages is None:
-            messages = self.emulator.messages = []
-        messages.append(record)
-        if len(messages) > MAX_MESSAGES:
-            del messages[: len(messages) - MAX_MESSAGES]
-        return f"250 2.6.0 {message_id} [Hostname={self.frontend}] Queued mail for delivery"
-
-
-class _Controller(Controller):
-    def __init__(self, handler: SubmissionHandler, host: str, port: int, tls_context: Any, frontend: str):
-        super().__init__(handler, hostname=host, port=port, server_hostname=frontend, tls_context=tls_context,
-                         authenticator=handler.authenticate_basic, auth_require_tls=True,
-                         data_size_limit=MAX_MESSAGE_SIZE, enable_SMTPUTF8=True, decode_data=False)
-
-    def factory(self) -> SMTP:
-        # One protocol object per connection, so the greeting carries the time the client connected.
-        when = email.utils.format_datetime(datetime.datetime.now(datetime.timezone.utc))
-        return ExchangeSMTP(self.handler, ident=f"Microsoft ESMTP MAIL Service ready at {when}", **self.SMTP_kwargs)
-
-    def _trigger_server(self) -> None:
-        # Port 0 asks the OS for a free port; learn which one before aiosmtpd's start-up probe connects to it.
-        if self.port == 0 and self.server is not None and self.server.sockets:
-            self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
-class SubmissionServer:
-    """SMTP submission for one emulator: ``start()``, ``stop()``, ``port`` (0 picks a free one)."""
-
-    def __init__(self, emulator: Any, host: str = "127.0.0.1", port: int = 0, frontend: str = FRONTEND,
-                 tls_context: Any = None, verify: Callable[[str], Any] | None = None):
-        self.emulator = emulator
-        self.host = host
-        self.port = port
-        self.frontend = frontend
-        self.tls_context = tls_context
-        self.handler = SubmissionHandler(emulator, frontend, verify)
-        self._controller: _Controller | None = None
-
-    def start(self) -> SubmissionServer:
-        if self._controller is not None:
-            return self
-        context = self.tls_context or self.emulator.ssl_context()
-        controller = _Controller(self.handler, self.host, self.port, context, self.frontend)
-        controller.start()
-        self._controller = controller
-        self.port = controller.port
-        return self
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def __enter__(self) -> SubmissionServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
+def record_message(messages: list[Any], record: dict[str, Any]) -> None:
+    """Keep an accepted message; past MAX_MESSAGES the oldest go."""
+    messages.append(record)
+    if len(messages) > MAX_MESSAGES:
+        del messages[: len(messages) - MAX_MESSAGES]

@@ -1,0 +1,358 @@
+"""Microsoft Graph on the wire (v1.0 and beta): security defaults, per-user MFA, users, directory roles,
+Conditional Access and ``$batch``.
+
+Every handler authenticates with ``identity.authorize`` and checks its own application permission, so a
+missing permission gives Graph's 403 exactly where Graph would give it.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import random
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from ..core import HttpError, Request, Response, Service, make_request, odata_error
+from ..identity import Claims, authorize
+from ..state import MFA_STATES, Tenant, User
+from . import models
+from .urls import FALLBACK_URLS, URLS
+
+GRAPH_CONTENT_TYPE = ("application/json;odata.metadata=minimal;odata.streaming=true;"
+                      "IEEE754Compatible=false;charset=utf-8")
+BATCH_LIMIT = 20
+USERS_PAGE_SIZE = 100
+USERS_PAGE_MAX = 999
+INSUFFICIENT_PRIVILEGES = "Insufficient privileges to complete the operation."
+# Top-level segments Graph knows; used only to name the failing segment of an unknown path the way Graph does.
+KNOWN_ROOT_SEGMENTS = {"users", "policies", "identity", "$batch", "me", "groups", "organization", "domains",
+                       "applications", "servicePrincipals", "directoryRoles", "subscribedSkus", "reports"}
+
+
+def ok(body: Any, status: int = 200) -> Response:
+    return Response(status, body, {"Content-Type": GRAPH_CONTENT_TYPE})
+
+
+def bad_request(request: Request, message: str, code: str = "BadRequest") -> HttpError:
+    return HttpError(odata_error(request, 400, code, message))
+
+
+def require(request: Request, claims: Claims, *, any_of: tuple[str, ...] = (),
+            one_set_of: tuple[tuple[str, ...], ...] = ()) -> None:
+    """Graph's 403 unless the token's roles hold one of ``any_of``, or every permission of one of ``one_set_of``.
+
+    A ``one_set_of`` refusal names the sets, the least privileged first.
+    """
+    roles = set(claims.roles)
+    if any_of and not roles.intersection(any_of):
+        raise HttpError(odata_error(request, 403, "Authorization_RequestDenied", INSUFFICIENT_PRIVILEGES))
+    if one_set_of and not any(roles.issuperset(permissions) for permissions in one_set_of):
+        needed = ", or ".join(" and ".join(permissions) for permissions in one_set_of)
+        raise HttpError(odata_error(request, 403, "Authorization_RequestDenied",
+                                    f"{INSUFFICIENT_PRIVILEGES} The application needs {needed}."))
+
+
+def find_user(request: Request, tenant: Tenant, identity: str) -> User:
+    user = models.find_user(tenant, identity)
+    if user is None:
+        raise HttpError(odata_error(
+            request, 404, "Request_ResourceNotFound",
+            f"Resource '{identity}' does not exist or one of its queried reference-property objects are not present."))
+    return user
+
+
+def select(request: Request, known: tuple[str, ...], type_name: str) -> list[str] | None:
+    raw = request.args.get("$select")
+    if raw is None:
+        return None
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    for name in names:
+        if name not in known:
+            raise bad_request(request, f"Could not find a property named '{name}' on type '{type_name}'.",
+                              "Request_BadRequest")
+    return names
+
+
+def reject_unsupported_options(request: Request, supported: tuple[str, ...]) -> None:
+    for option in request.args:
+        if option.startswith("$") and option not in supported:
+            raise bad_request(request, f"The query option '{option}' is not supported by the emulator on this "
+                                       f"resource; supported: {', '.join(supported) or 'none'}.")
+
+
+def project(user: User, names: list[str] | None) -> dict[str, Any]:
+    properties = models.user_properties(user)
+    return {name: properties[name] for name in (names or models.DEFAULT_USER_PROPERTIES)}
+
+
+def encode_skiptoken(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_skiptoken(request: Request, token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        kind, _, number = text.partition(":")
+        if kind == "offset" and number.isdigit():
+            return int(number)
+    except ValueError:
+        pass
+    raise bad_request(request, "The $skiptoken is not valid.", "Request_BadRequest")
+
+
+class GraphService(Service):
+    name = "graph"
+    urls = URLS
+    fallback_urls = FALLBACK_URLS
+
+    def error(self, request: Request, status: int, code: str, message: str,
+              headers: dict[str, str] | None = None) -> Response:
+        return odata_error(request, status, code, message, headers)
+
+    def finish(self, request: Request, response: Response) -> None:
+        response.headers["request-id"] = request.request_id
+        response.headers["client-request-id"] = request.client_request_id
+
+    def authorized(self, request: Request) -> Claims:
+        return authorize(self.emulator, request, "graph")
+
+    def json_object(self, request: Request) -> dict[str, Any]:
+        data = self.json_body(request)
+        if not isinstance(data, dict):
+            raise bad_request(request, "The request body must be a JSON object.")
+        return data
+
+    @staticmethod
+    def context(request: Request, version: str, fragment: str) -> str:
+        return f"{request.origin}/{version}/$metadata#{fragment}"
+
+    # -- security defaults ---------------------------------------------------------------------------
+    def get_security_defaults(self, request: Request, version: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.POLICY_READ)
+        with self.emulator.store.lock:
+            return ok({"@odata.context": self.context(request, version,
+                                                      "policies/identitySecurityDefaultsEnforcementPolicy/$entity"),
+                       **models.security_defaults(claims.tenant)})
+
+    def patch_security_defaults(self, request: Request, version: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, one_set_of=models.SECURITY_DEFAULTS_WRITE)
+        data = self.json_object(request)
+        for name, value in data.items():
+            if name in ("id", "displayName", "description"):
+                raise bad_request(request, f"Property '{name}' is read-only and cannot be set.")
+            if name == "@odata.type":
+                if value != models.SECURITY_DEFAULTS_TYPE:
+                    raise bad_request(request, f"Invalid @odata.type '{value}' for this resource.")
+            elif name != "isEnabled":
+                raise bad_request(request, f"Invalid property '{name}'.")
+        if "isEnabled" in data and not isinstance(data["isEnabled"], bool):
+            raise bad_request(request, "Cannot convert the literal '{}' to the expected type 'Edm.Boolean'."
+                              .format(json.dumps(data["isEnabled"])))
+        store = self.emulator.store
+        with store.lock:
+            tenant = store.find_tenant(claims.tenant.id) or claims.tenant
+            if "isEnabled" in data:
+                tenant.security_defaults_enabled = data["isEnabled"]
+        request.log["wrote"] = True
+        return Response(204)
+
+    # -- per-user MFA (beta) -------------------------------------------------------------------------
+    def get_mfa(self, request: Request, version: str, user: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.POLICY_READ)
+        with self.emulator.store.lock:
+            found = find_user(request, claims.tenant, user)
+            return ok({"@odata.type": models.MFA_REQUIREMENTS_TYPE, "perUserMfaState": found.per_user_mfa_state})
+
+    def patch_mfa(self, request: Request, version: str, user: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.MFA_WRITE)
+        data = self.json_object(request)
+        for name, value in data.items():
+            if name == "@odata.type":
+                if value != models.MFA_REQUIREMENTS_TYPE:
+                    raise bad_request(request, f"Invalid @odata.type '{value}' for this resource.")
+            elif name != "perUserMfaState":
+                raise bad_request(request, f"Invalid property '{name}'.")
+        state = data.get("perUserMfaState")
+        if state not in MFA_STATES:
+            raise bad_request(request, f"Invalid value '{state}' for property 'perUserMfaState'; "
+                                       f"allowed: {', '.join(MFA_STATES)}.")
+        with self.emulator.store.lock:
+            models.set_per_user_mfa(find_user(request, claims.tenant, user), state)
+        request.log["wrote"] = True
+        return Response(204)
+
+    # -- users ---------------------------------------------------------------------------------------
+    def get_user(self, request: Request, version: str, user: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.USER_READ)
+        reject_unsupported_options(request, ("$select",))
+        names = select(request, models.USER_PROPERTIES, "microsoft.graph.user")
+        with self.emulator.store.lock:
+            found = find_user(request, claims.tenant, user)
+            shape = f"users({','.join(names)})/$entity" if names else "users/$entity"
+            return ok({"@odata.context": self.context(request, version, shape), **project(found, names)})
+
+    def list_users(self, request: Request, version: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.USER_READ)
+        reject_unsupported_options(request, ("$select", "$top", "$skiptoken"))
+        names = select(request, models.USER_PROPERTIES, "microsoft.graph.user")
+        top_text = request.args.get("$top", str(USERS_PAGE_SIZE))
+        if not top_text.isdigit() or not 1 <= int(top_text) <= USERS_PAGE_MAX:
+            raise bad_request(request, f"Invalid page size specified: '{top_text}'. Must be between 1 and "
+                                       f"{USERS_PAGE_MAX} inclusive.", "Request_UnsupportedQuery")
+        top = int(top_text)
+        offset = decode_skiptoken(request, request.args.get("$skiptoken"))
+        with self.emulator.store.lock:
+            users = list(claims.tenant.users.values())
+            page = [project(user, names) for user in users[offset:offset + top]]
+            more = offset + top < len(users)
+        shape = f"users({','.join(names)})" if names else "users"
+        body: dict[str, Any] = {"@odata.context": self.context(request, version, shape), "value": page}
+        if more:
+            query = {"$top": str(top), "$skiptoken": encode_skiptoken(offset + top)}
+            if names:
+                query["$select"] = ",".join(names)
+            body["@odata.nextLink"] = (f"{request.origin}/{version}/users?"
+                                       + urlencode(query, quote_via=quote, safe="$,"))
+        return ok(body)
+
+    # -- directory role membership -------------------------------------------------------------------
+    def transitive_member_of(self, request: Request, version: str, user: str) -> Response:
+        """The user's directory objects (only directory roles here: the emulator has no groups)."""
+        return self.memberships(request, version, user, "directoryObjects")
+
+    def directory_roles_of(self, request: Request, version: str, user: str) -> Response:
+        """The same, cast to ``microsoft.graph.directoryRole``."""
+        return self.memberships(request, version, user, "directoryRoles")
+
+    def memberships(self, request: Request, version: str, user: str, shape: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.MEMBERSHIP_READ)
+        reject_unsupported_options(request, ("$select", "$count"))
+        names = select(request, models.DIRECTORY_ROLE_PROPERTIES, "microsoft.graph.directoryRole")
+        count = request.args.get("$count")
+        if count is not None:
+            if count.lower() not in ("true", "false"):
+                raise bad_request(request, f"Invalid value '{count}' for the query option '$count'.",
+                                  "Request_BadRequest")
+            if (request.headers.get("consistencylevel") or "").lower() != "eventual":
+                raise bad_request(request, "$count is only supported with the ConsistencyLevel header set to "
+                                           "'eventual' (an advanced query).", "Request_BadRequest")
+        readable = bool(set(claims.roles).intersection(models.ROLE_READ))
+        with self.emulator.store.lock:
+            roles = models.directory_roles(claims.tenant, find_user(request, claims.tenant, user), readable)
+        items = [{"@odata.type": models.DIRECTORY_ROLE_TYPE,
+                  **{name: role[name] for name in (names or models.DIRECTORY_ROLE_PROPERTIES)}} for role in roles]
+        if names:
+            shape += f"({','.join(names)})"
+        body: dict[str, Any] = {"@odata.context": self.context(request, version, shape)}
+        if count is not None and count.lower() == "true":
+            body["@odata.count"] = len(items)
+        body["value"] = items
+        return ok(body)
+
+    # -- Conditional Access --------------------------------------------------------------------------
+    def list_ca_policies(self, request: Request, version: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.POLICY_READ)
+        with self.emulator.store.lock:
+            policies = copy.deepcopy(claims.tenant.conditional_access_policies)
+        return ok({"@odata.context": self.context(request, version, "identity/conditionalAccess/policies"),
+                   "value": policies})
+
+    def get_ca_policy(self, request: Request, version: str, policy: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.POLICY_READ)
+        with self.emulator.store.lock:
+            for candidate in claims.tenant.conditional_access_policies:
+                if str(candidate.get("id", "")).lower() == policy.lower():
+                    return ok({"@odata.context": self.context(request, version,
+                                                              "identity/conditionalAccess/policies/$entity"),
+                               **copy.deepcopy(candidate)})
+        raise HttpError(odata_error(request, 404, "Request_ResourceNotFound",
+                                    f"Resource '{policy}' does not exist or one of its queried "
+                                    "reference-property objects are not present."))
+
+    # -- $batch --------------------------------------------------------------------------------------
+    def batch(self, request: Request, version: str) -> Response:
+        data = self.json_object(request)
+        items = data.get("requests")
+        if not isinstance(items, list) or not items:
+            raise bad_request(request, "Invalid batch payload format: 'requests' must be a non-empty array.")
+        if len(items) > BATCH_LIMIT:
+            raise bad_request(request, f"Invalid batch payload format: the number of requests exceeds the limit "
+                                       f"of {BATCH_LIMIT}.")
+        seen: set[str] = set()
+        for item in items:
+            if not isinstance(item, dict) or not all(item.get(key) for key in ("id", "method", "url")):
+                raise bad_request(request, "Invalid batch payload format: every request needs 'id', 'method' "
+                                           "and 'url'.")
+            item_id = str(item["id"])
+            if item_id in seen:
+                raise bad_request(request, f"Batch request contains duplicate Id '{item_id}'.")
+            seen.add(item_id)
+            headers = {str(key).lower(): value for key, value in (item.get("headers") or {}).items()}
+            if item.get("body") is not None and "content-type" not in headers:
+                raise bad_request(request, f"Write request id : {item_id} does not contain Content-Type header "
+                                           "or body.")
+        responses = [self.run_item(request, version, item) for item in items]
+        # Graph answers in any order; shuffle so that clients which rely on the order fail here, not live.
+        order = list(range(len(responses)))
+        random.shuffle(order)
+        if len(order) > 1 and order == sorted(order):
+            order.reverse()
+        request.log["wrote"] = any(response.pop("_wrote") for response in responses)
+        return ok({"responses": [responses[index] for index in order]})
+
+    def run_item(self, outer: Request, version: str, item: dict[str, Any]) -> dict[str, Any]:
+        item_id = str(item["id"])
+        url = str(item["url"])
+        method = str(item["method"]).upper()
+        path_text, _, query_text = url.partition("?")
+        path = "/" + version + "/" + path_text.lstrip("/")
+        if "://" in url or method not in ("GET", "POST", "PATCH", "PUT", "DELETE") or path.endswith("/$batch"):
+            error = odata_error(outer, 400, "BadRequest", f"Invalid request in batch item '{item_id}': {method} {url}.")
+            return {"id": item_id, "status": 400, "headers": {"Content-Type": "application/json"},
+                    "body": error.body, "_wrote": False}
+        headers = {str(key): str(value) for key, value in (item.get("headers") or {}).items()}
+        for name in ("authorization", "client-request-id"):
+            if outer.headers.get(name) and not any(key.lower() == name for key in headers):
+                headers[name] = outer.headers[name]
+        body = item.get("body")
+        raw = b"" if body is None else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        inner = make_request(method, path, query_text, headers, raw, base_url=outer.origin,
+                             remote_addr=outer.remote_addr or "127.0.0.1")
+        response = self.emulator.dispatch(inner, parent=outer.log.get("seq"))
+        if inner.log.get("tenant") and not outer.log.get("tenant"):
+            outer.log["tenant"] = inner.log["tenant"]
+        result: dict[str, Any] = {
+            "id": item_id,
+            "status": response.status,
+            "headers": {key: value for key, value in response.headers.items()
+                        if key.lower() not in ("content-length", "request-id", "client-request-id")},
+            "_wrote": bool(inner.log.get("wrote")),
+        }
+        if response.body is not None:
+            parsed = response.json()
+            result["body"] = parsed if parsed is not None else response.encoded_body().decode("utf-8", "replace")
+        return result
+
+    # -- anything else under /v1.0 or /beta ----------------------------------------------------------
+    def unknown(self, request: Request, version: str, rest: str = "") -> Response:
+        segments = [segment for segment in request.path.split("/")[2:] if segment]
+        if not segments:
+            segment = version
+        elif segments[0] not in KNOWN_ROOT_SEGMENTS:
+            segment = segments[0]
+        else:
+            segment = segments[-1]
+        return odata_error(request, 400, "BadRequest", f"Resource not found for the segment '{segment}'.")
