@@ -304,8 +304,8 @@ class Invocation:
             names = list(policies)
         return Outcome([authentication_policy_object(self.tenant, name, policies[name]) for name in names])
 
-    @cmdlet("New-ServicePrincipal", Parameter("AppId", "guid", mandatory=True), Parameter("ObjectId", "guid", mandatory=True),
-            Parameter("DisplayName", "string"), CONFIRM, writes=True)
+    @cmdlet("New-ServicePrincipal", Parameter("AppId", "guid", mandatory=True),
+            Parameter("ObjectId", "guid", mandatory=True), Parameter("DisplayName", "string"), CONFIRM, writes=True)
     def new_service_principal(self) -> Outcome:
         app_id, object_id = self.bound["AppId"], self.bound["ObjectId"]
         for principal in self.tenant.service_principals:
@@ -332,8 +332,8 @@ class Invocation:
     @cmdlet("Add-MailboxPermission", Parameter("Identity", "string", mandatory=True),
             Parameter("User", "string", mandatory=True),
             Parameter("AccessRights", "rights", mandatory=True, choices=MAILBOX_RIGHTS),
-            Parameter("InheritanceType", "string", choices=INHERITANCE_TYPES), Parameter("AutoMapping", "bool"), CONFIRM,
-            writes=True)
+            Parameter("InheritanceType", "string", choices=INHERITANCE_TYPES), Parameter("AutoMapping", "bool"),
+            CONFIRM, writes=True)
     def add_mailbox_permission(self) -> Outcome:
         user = self.mailbox(self.bound["Identity"])
         trustee = self.trustee(self.bound["User"])

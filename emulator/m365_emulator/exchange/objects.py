@@ -30,11 +30,13 @@ def exchange_guid(*parts: str) -> str:
 def directory_server(tenant: Tenant) -> str:
     """A stable domain-controller-like name that Exchange names in not-found errors."""
     number = int(hashlib.sha256(tenant.id.encode()).hexdigest()[:6], 16)
-    return f"AM{number % 9 + 1}PR{number % 90 + 10:02d}A{number % 900 + 100:03d}DC{number % 9 + 1:03d}.EURPRD{number % 90 + 10:02d}.PROD.OUTLOOK.COM"
+    return (f"AM{number % 9 + 1}PR{number % 90 + 10:02d}A{number % 900 + 100:03d}DC{number % 9 + 1:03d}"
+            f".EURPRD{number % 90 + 10:02d}.PROD.OUTLOOK.COM")
 
 
 def _distinguished_name(tenant: Tenant, name: str) -> str:
-    return f"CN={name},OU={tenant.domains[0]},OU=Microsoft Exchange Hosted Organizations,DC=EURPRD10,DC=PROD,DC=OUTLOOK,DC=COM"
+    return (f"CN={name},OU={tenant.domains[0]},OU=Microsoft Exchange Hosted Organizations,"
+            "DC=EURPRD10,DC=PROD,DC=OUTLOOK,DC=COM")
 
 
 def _email_addresses(tenant: Tenant, user: User) -> list[str]:

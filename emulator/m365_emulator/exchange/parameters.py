@@ -58,8 +58,8 @@ def _convert(parameter: Parameter, value: Any) -> Any:
         for item in items:
             words = item.split(",") if isinstance(item, str) else [item]
             for word in words:
-                match = next((c for c in parameter.choices if isinstance(word, str) and c.lower() == word.strip().lower()),
-                             None)
+                match = next((choice for choice in parameter.choices
+                              if isinstance(word, str) and choice.lower() == word.strip().lower()), None)
                 if match is None:
                     raise binding_error(f"Cannot bind parameter '{name}'. Cannot convert value \"{word}\" to type "
                                         f"\"Microsoft.Exchange.Management.RecipientTasks.MailboxRights\". Error: "

@@ -201,8 +201,9 @@ class ExchangeService(Service):
 
     @staticmethod
     def envelope(request: Request, tenant_ref: str, rows: list[dict[str, Any]], warnings: list[str]) -> dict[str, Any]:
+        base = f"{request.origin}/adminapi/beta/{tenant_ref}"
         return {
-            "@odata.context": f"{request.origin}/adminapi/beta/{tenant_ref}/$metadata#Collection(Exchange.GenericHashTable)",
+            "@odata.context": f"{base}/$metadata#Collection(Exchange.GenericHashTable)",
             "adminapi.warnings@odata.type": COLLECTION_OF_STRING,
             "@adminapi.warnings": list(warnings),
             "value": rows,
