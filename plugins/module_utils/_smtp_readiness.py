@@ -23,7 +23,6 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchRequest
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis import describe_blocker
 
-AUTH_MODES = ("basic", "oauth")
 PERMISSIONS = services.PERMISSIONS
 # Client app types of a Conditional Access policy that cover SMTP AUTH with a password: "other clients"
 # (older protocols), or all client apps. exchangeActiveSync alone does not cover SMTP AUTH.
