@@ -23,7 +23,6 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchRequest
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis import describe_blocker
 
-PERMISSIONS = services.PERMISSIONS
 # Client app types of a Conditional Access policy that cover SMTP AUTH with a password: "other clients"
 # (older protocols), or all client apps. exchangeActiveSync alone does not cover SMTP AUTH.
 LEGACY_CLIENT_APP_TYPES = frozenset(("all", "other"))
@@ -93,8 +92,9 @@ def _graph_batch(graph, facts, identities, basic_identities):
     if basic_identities:
         add(services.security_defaults_request(), lambda result: setattr(facts, "security_defaults", _graph_value(
             "security defaults", result, services.parse_security_defaults)))
-        add(services.conditional_access_request(), lambda result: setattr(facts, "conditional_access", _graph_value(
-            "Conditional Access policies", result, lambda body: _all_pages(graph, body))))
+        policies = services.conditional_access_request()
+        add(policies, lambda result: setattr(facts, "conditional_access", _graph_value(
+            "Conditional Access policies", result, lambda body: _all_items(graph, body, policies))))
     for identity in identities:
         add(services.license_request(identity), _store_user(facts, identity))
     for identity in basic_identities:
@@ -111,11 +111,11 @@ def _graph_value(setting, result, convert):
     return convert(result.body or {})
 
 
-def _all_pages(graph, body):
+def _all_items(graph, body, request):
+    """The items of a collection read in a ``$batch``, with the pages after the first (Graph pages at 100)."""
     items = list(body.get("value") or [])
     if body.get("@odata.nextLink"):
-        items.extend(graph.list(body["@odata.nextLink"], operation="reading the Conditional Access policies",
-                                permission=PERMISSIONS["conditional_access_read"]))
+        items.extend(graph.list(body["@odata.nextLink"], operation=request.operation, permission=request.permission))
     return items
 
 
@@ -158,28 +158,33 @@ def _read_memberships(graph, facts, identities, groups, roles):
             requests.append(BatchRequest(
                 "GET", services.user_path(identity) + "/transitiveMemberOf?$select=id",
                 operation="reading the group memberships of %s" % identity,
-                permission=PERMISSIONS["group_membership_read"], identity=identity))
-            handlers.append((membership, "groups", "Conditional Access group membership", "id"))
+                permission=services.PERMISSIONS["group_membership_read"], identity=identity))
+            handlers.append((membership, "groups", "Conditional Access group membership", "id", requests[-1]))
         if roles:
             requests.append(BatchRequest(
                 "GET", services.user_path(identity)
                 + "/transitiveMemberOf/microsoft.graph.directoryRole?$select=id,roleTemplateId&$count=true",
                 operation="reading the directory roles of %s" % identity, headers=ADVANCED_QUERY,
-                permission=PERMISSIONS["role_membership_read"], identity=identity))
-            handlers.append((membership, "roles", "Conditional Access role membership", "roleTemplateId"))
-    for (membership, kind, setting, key), result in zip(handlers, graph.batch(requests, version=GRAPH_VERSION)):
-        membership[kind] = _membership_ids(result, setting, key, kind)
+                permission=services.PERMISSIONS["role_membership_read"], identity=identity))
+            handlers.append((membership, "roles", "Conditional Access role membership", "roleTemplateId",
+                             requests[-1]))
+    for (membership, kind, setting, key, request), result in zip(handlers, graph.batch(requests, version=GRAPH_VERSION)):
+        membership[kind] = _membership_ids(graph, result, request, setting, key, kind)
 
 
-def _membership_ids(result, setting, key, kind):
-    # Without membership a policy cannot be judged; say so rather than guess.
+def _membership_ids(graph, result, request, setting, key, kind):
+    # Without membership a policy cannot be judged; say so rather than guess. A user in more groups than a page
+    # holds would otherwise look like a non-member.
     if result.error is not None:
         return Unreadable(setting, result.error)
-    items = (result.body or {}).get("value") or []
+    try:
+        items = _all_items(graph, result.body or {}, request)
+    except PermissionDeniedError as error:
+        return Unreadable(setting, error)
     if any(not item.get(key) for item in items):
         return Unreadable(setting, PermissionDeniedError(
             "Graph returned the %s without their %s (limited information)" % (kind, key),
-            permission=PERMISSIONS["%s_membership_read" % kind[:-1]]))
+            permission=services.PERMISSIONS["%s_membership_read" % kind[:-1]]))
     return {str(item[key]).lower() for item in items}
 
 

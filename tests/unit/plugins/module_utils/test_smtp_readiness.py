@@ -193,6 +193,23 @@ class FakeGraph:
         self.requests.extend(requests)
         return [BatchResult(200, self.answers[request.url]) for request in requests]
 
+    def list(self, path, operation=None, permission=None):
+        self.requests.append(path)
+        return self.answers[path]["value"]
+
+
+def test_group_membership_over_several_pages_is_read_to_the_end():
+    groups_url = "users/%s/transitiveMemberOf?$select=id" % UPN
+    next_page = "https://graph.example/v1.0/users/x/transitiveMemberOf?$skiptoken=2"
+    graph = FakeGraph({groups_url: {"value": [{"id": "G1"}], "@odata.nextLink": next_page},
+                       next_page: {"value": [{"id": "G2"}]}})
+    facts = clean_facts()
+    _read_memberships(graph, facts, [UPN], groups=True, roles=False)
+
+    assert facts.memberships[UPN] == {"groups": {"g1", "g2"}}
+    facts.conditional_access = [ca_policy(conditions={"clientAppTypes": ["other"], "users": {"includeGroups": ["g2"]}})]
+    assert blocker_names(verdict_of(facts)) == ["conditional_access"]
+
 
 def test_role_membership_is_read_as_role_template_ids():
     role_url = "users/%s/transitiveMemberOf/microsoft.graph.directoryRole?$select=id,roleTemplateId&$count=true" % UPN
