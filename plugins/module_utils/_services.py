@@ -40,6 +40,11 @@ PERMISSIONS = {
     # Without it Graph still lists the roles, but as bare ids with roleTemplateId null ("limited information").
     "role_membership_read": "RoleManagement.Read.Directory (or Directory.Read.All)",
     "exchange": "Exchange.ManageAsApp (Office 365 Exchange Online) and the Exchange Administrator role",
+    # The relay app's enterprise application and its consent (Graph).
+    "service_principal_read": "Application.Read.All",
+    "app_role_assignment_write": "AppRoleAssignment.ReadWrite.All",
+    # Sign-in logs also need an Entra ID P1 or P2 licence in the tenant.
+    "sign_in_read": "AuditLog.Read.All",
 }
 
 # The enabled service plans that give a user an Exchange Online mailbox. ``service: "exchange"`` alone is not
