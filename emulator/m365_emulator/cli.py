@@ -55,20 +55,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def environment_lines(info: dict[str, Any]) -> list[str]:
-    if not info["tenants"] or not info["tenants"][0]["apps"]:
-        raise ValueError("the seed has no tenant with an app to write an environment file for")
-    tenant = info["tenants"][0]
-    app = tenant["apps"][0]
-    values = {
-        "M365_TENANT_ID": tenant["id"],
-        "M365_CLIENT_ID": app["client_id"],
-        "M365_CLIENT_SECRET": app["secret"] or "",
+def connection_env(info: dict[str, Any], tenant: str | None = None, app: str | None = None) -> dict[str, str]:
+    """The collection's ``M365_*`` variables for one tenant and one of its apps.
+
+    ``tenant`` is a tenant id or domain (default: the first tenant), ``app`` an app's display name or client id
+    (default: the tenant's first app). ``LookupError`` when there is no such tenant or app.
+    """
+    tenants = [entry for entry in info["tenants"] if tenant is None or tenant in (entry["id"], *entry["domains"])]
+    apps = [entry for entry in (tenants[0]["apps"] if tenants else [])
+            if app is None or app in (entry["display_name"], entry["client_id"])]
+    if not apps:
+        raise LookupError(f"no app {app or '(any)'} in tenant {tenant or '(the first)'}")
+    return {
+        "M365_TENANT_ID": tenant or tenants[0]["id"],
+        "M365_CLIENT_ID": apps[0]["client_id"],
+        "M365_CLIENT_SECRET": apps[0]["secret"] or "",
         "M365_AUTHORITY_URL": info["authority_url"],
         "M365_GRAPH_URL": info["graph_url"],
         "M365_EXCHANGE_URL": info["exchange_url"],
         "M365_CA_PATH": info["ca_path"],
     }
+
+
+def environment_lines(info: dict[str, Any]) -> list[str]:
+    try:
+        values = connection_env(info)
+    except LookupError:
+        raise ValueError("the seed has no tenant with an app to write an environment file for") from None
     return [f"export {name}={shlex.quote(str(value))}" for name, value in values.items()]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -61,20 +62,27 @@ def test_cli_prints_connection_info_serves_and_stops_on_sigterm(started, tmp_pat
         requests.get(f"{info['base_url']}/_emulator/state", verify=info["ca_path"], timeout=5)
 
 
-def test_cli_env_file(started, tmp_path):
+def test_cli_env_file_connects(started, tmp_path):
+    """The env file is enough to get a token and read Graph, which is what the collection does with it."""
     _, info = started
     lines = (tmp_path / "m365.env").read_text().splitlines()
-    values = dict(line.removeprefix("export ").split("=", 1) for line in lines)
-    tenant, app = info["tenants"][0], info["tenants"][0]["apps"][0]
-    assert values == {
-        "M365_TENANT_ID": tenant["id"],
-        "M365_CLIENT_ID": app["client_id"],
-        "M365_CLIENT_SECRET": app["secret"],
-        "M365_AUTHORITY_URL": info["authority_url"],
-        "M365_GRAPH_URL": info["graph_url"],
-        "M365_EXCHANGE_URL": info["exchange_url"],
-        "M365_CA_PATH": info["ca_path"],
-    }
+    values = {name: shlex.split(value)[0] for name, value in
+              (line.removeprefix("export ").split("=", 1) for line in lines)}
+    assert sorted(values) == ["M365_AUTHORITY_URL", "M365_CA_PATH", "M365_CLIENT_ID", "M365_CLIENT_SECRET",
+                              "M365_EXCHANGE_URL", "M365_GRAPH_URL", "M365_TENANT_ID"]
+    assert values["M365_CLIENT_ID"] == info["tenants"][0]["apps"][0]["client_id"]
+    assert (tmp_path / "m365.env").stat().st_mode & 0o077 == 0
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = values["M365_CA_PATH"]
+    token = session.post(f"{values['M365_AUTHORITY_URL']}/{values['M365_TENANT_ID']}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": values["M365_CLIENT_ID"],
+        "client_secret": values["M365_CLIENT_SECRET"], "scope": "https://graph.microsoft.com/.default"}).json()
+    policy = session.get(f"{values['M365_GRAPH_URL']}/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+                         headers={"Authorization": f"Bearer {token['access_token']}"})
+    session.close()
+    assert policy.status_code == 200 and "isEnabled" in policy.json()
 
 
 def test_cli_stops_on_sigint(started):

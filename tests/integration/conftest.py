@@ -12,6 +12,7 @@ state and request log, which is what the tenant would have seen.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -22,28 +23,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-COLLECTIONS = REPO / ".build" / "collections"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+_checkout = importlib.import_module("checkout")
+REPO = _checkout.REPO
+COLLECTIONS = _checkout.COLLECTIONS
+_ensure_collection_link = _checkout.ensure_collection_link
 try:
+    from m365_emulator.cli import connection_env as emulator_connection_env
     from m365_emulator.server import Emulator
 except ImportError:  # not installed into this virtualenv: use the checkout
     sys.path.insert(0, str(REPO / "emulator"))
+    from m365_emulator.cli import connection_env as emulator_connection_env
     from m365_emulator.server import Emulator
 
 CONTOSO_DOMAIN = "contoso.onmicrosoft.com"
 AUTOMATION_APP = "m365ops automation"
 READ_ONLY_APP = "read-only auditor"
 PLAYBOOK_TIMEOUT = 120
-
-
-def _ensure_collection_link():
-    link = COLLECTIONS / "ansible_collections" / "m365ops" / "smtp_auth"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            link.symlink_to(Path("..") / ".." / ".." / "..", target_is_directory=True)
-        except FileExistsError:
-            pass
 
 
 @dataclass
@@ -80,22 +76,7 @@ def contoso(emulator):
 
 
 def connection_env(emulator, app_name=AUTOMATION_APP, tenant=CONTOSO_DOMAIN):
-    info = emulator.connection_info()
-    for entry in info["tenants"]:
-        if tenant in entry["domains"] or entry["id"] == tenant:
-            app = next(app for app in entry["apps"] if app["display_name"] == app_name)
-            break
-    else:
-        raise LookupError(tenant)
-    return {
-        "M365_TENANT_ID": tenant,
-        "M365_CLIENT_ID": app["client_id"],
-        "M365_CLIENT_SECRET": app["secret"],
-        "M365_AUTHORITY_URL": info["authority_url"],
-        "M365_GRAPH_URL": info["graph_url"],
-        "M365_EXCHANGE_URL": info["exchange_url"],
-        "M365_CA_PATH": info["ca_path"],
-    }
+    return emulator_connection_env(emulator.connection_info(), tenant, app_name)
 
 
 @pytest.fixture

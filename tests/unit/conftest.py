@@ -2,31 +2,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Make ``ansible_collections.m365ops.smtp_auth`` importable from this checkout.
-
-The Makefile already puts ``.build/collections`` on PYTHONPATH; a bare ``pytest`` run gets the same
-symlink (``.build/collections/ansible_collections/m365ops/smtp_auth`` -> the checkout) and path here.
-"""
+"""Make ``ansible_collections.m365ops.smtp_auth`` importable from this checkout (see ``tests/checkout.py``)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-COLLECTIONS = REPO / ".build" / "collections"
-
-
-def _ensure_collection_importable():
-    link = COLLECTIONS / "ansible_collections" / "m365ops" / "smtp_auth"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            link.symlink_to(Path("..") / ".." / ".." / "..", target_is_directory=True)
-        except FileExistsError:  # another test process made it first
-            pass
-    if str(COLLECTIONS) not in sys.path:
-        sys.path.insert(0, str(COLLECTIONS))
-
-
-_ensure_collection_importable()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+importlib.import_module("checkout").ensure_collection_link()
