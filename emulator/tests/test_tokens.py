@@ -71,45 +71,40 @@ def test_certificate_pfx_credential(emulator, http):
     assert "access_token" in result, result
 
 
-def test_rs256_assertion_with_sha1_thumbprint_is_accepted(emulator, http):
-    # Older MSAL versions sign RS256 with x5t (SHA-1); both must work.
-    certificate = _certificate(emulator)
-    key = serialization.load_pem_private_key(open(certificate["key_path"], "rb").read(), None)
+def _assert_with(emulator, http, key, algorithm, headers, valid_from=0, valid_until=600):
+    """Ask for a token with a client assertion signed by ``key``, valid from/until these offsets from now."""
     now = int(time.time())
     assertion = jwt.encode(
         {"aud": f"{emulator.base_url}/{CONTOSO_ID}/oauth2/v2.0/token", "iss": AUTOMATION_APP,
-         "sub": AUTOMATION_APP, "jti": str(uuid.uuid4()), "nbf": now, "exp": now + 600},
-        key, algorithm="RS256", headers={"x5t": certificate["x5t"]})
-    status, body = _form(http, emulator, CONTOSO_ID, client_assertion=assertion,
-                         client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+         "sub": AUTOMATION_APP, "jti": str(uuid.uuid4()), "nbf": now + valid_from, "exp": now + valid_until},
+        key, algorithm=algorithm, headers=headers)
+    return _form(http, emulator, CONTOSO_ID, client_assertion=assertion,
+                 client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+
+
+def _private_key(certificate):
+    return serialization.load_pem_private_key(open(certificate["key_path"], "rb").read(), None)
+
+
+def test_rs256_assertion_with_sha1_thumbprint_is_accepted(emulator, http):
+    # Older MSAL versions sign RS256 with x5t (SHA-1); both must work.
+    certificate = _certificate(emulator)
+    status, body = _assert_with(emulator, http, _private_key(certificate), "RS256", {"x5t": certificate["x5t"]})
     assert status == 200, body
 
 
 def test_assertion_signed_by_another_key_is_refused(emulator, http):
     # The read-only app's key signs, but the automation app's thumbprint is claimed.
-    other = serialization.load_pem_private_key(open(_certificate(emulator, READONLY_APP)["key_path"], "rb").read(),
-                                               None)
-    now = int(time.time())
-    assertion = jwt.encode(
-        {"aud": f"{emulator.base_url}/{CONTOSO_ID}/oauth2/v2.0/token", "iss": AUTOMATION_APP,
-         "sub": AUTOMATION_APP, "nbf": now, "exp": now + 600},
-        other, algorithm="PS256", headers={"x5t#S256": _certificate(emulator)["x5t_s256"]})
-    status, body = _form(http, emulator, CONTOSO_ID, client_assertion=assertion,
-                         client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    other = _private_key(_certificate(emulator, READONLY_APP))
+    status, body = _assert_with(emulator, http, other, "PS256", {"x5t#S256": _certificate(emulator)["x5t_s256"]})
     assert status == 401
     assert body["error"] == "invalid_client" and body["error_codes"] == [700027]
 
 
 def test_expired_assertion_is_refused(emulator, http):
     certificate = _certificate(emulator)
-    key = serialization.load_pem_private_key(open(certificate["key_path"], "rb").read(), None)
-    now = int(time.time())
-    assertion = jwt.encode(
-        {"aud": f"{emulator.base_url}/{CONTOSO_ID}/oauth2/v2.0/token", "iss": AUTOMATION_APP,
-         "sub": AUTOMATION_APP, "nbf": now - 1200, "exp": now - 600},
-        key, algorithm="PS256", headers={"x5t#S256": certificate["x5t_s256"]})
-    status, body = _form(http, emulator, CONTOSO_ID, client_assertion=assertion,
-                         client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    status, body = _assert_with(emulator, http, _private_key(certificate), "PS256",
+                                {"x5t#S256": certificate["x5t_s256"]}, valid_from=-1200, valid_until=-600)
     assert status == 401 and body["error_codes"] == [700024]
 
 
