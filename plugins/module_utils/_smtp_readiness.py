@@ -14,6 +14,8 @@ A setting that could not be read is never taken as fine: the verdict is then ``u
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     M365Error,
@@ -63,22 +65,26 @@ def _read(setting, function, *args):
 
 # ---- reading --------------------------------------------------------------------------------------
 
-class Facts(object):
+@dataclass
+class Facts:
     """What was read. Each attribute is the value, or an Unreadable."""
 
-    def __init__(self):
-        self.security_defaults = None
-        self.conditional_access = None
-        self.org_switch_disabled = None
-        self.default_authentication_policy = None
-        self.authentication_policies = None
-        self.service_principals = None
-        self.users = {}            # identity -> services.license_record(...) + "found", or Unreadable
-        self.mfa = {}              # identity -> state, None (no user) or Unreadable
-        self.memberships = {}      # identity -> {"groups": ids, "roles": role template ids}, each a set or Unreadable
-        self.cas_mailboxes = {}    # identity -> Lookup or Unreadable
-        self.exchange_users = {}   # identity -> Lookup or Unreadable
-        self.permissions = {}      # identity -> list of permission rows or Unreadable
+    security_defaults: object = None
+    conditional_access: object = None
+    org_switch_disabled: object = None
+    default_authentication_policy: object = None
+    authentication_policies: object = None
+    service_principals: object = None
+    # identity -> services.license_record(...) + "found", or Unreadable
+    users: dict = field(default_factory=dict)
+    # identity -> state, None (no user) or Unreadable
+    mfa: dict = field(default_factory=dict)
+    # identity -> {"groups": ids, "roles": role template ids}, each a set or Unreadable
+    memberships: dict = field(default_factory=dict)
+    # identity -> Lookup or Unreadable, for Get-CASMailbox, Get-User and Get-MailboxPermission rows
+    cas_mailboxes: dict = field(default_factory=dict)
+    exchange_users: dict = field(default_factory=dict)
+    permissions: dict = field(default_factory=dict)
 
 
 def _graph_batch(graph, facts, identities, basic_identities):
