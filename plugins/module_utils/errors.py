@@ -20,13 +20,20 @@ class M365Error(Exception):
     """Base of every error the collection raises about Microsoft 365."""
 
     kind = "error"
+    # Facts a subclass adds, given as keyword arguments and shown by to_dict() (None when not given).
+    fields = ()
 
-    def __init__(self, message, status=None, code=None, request_id=None):
+    def __init__(self, message, status=None, code=None, request_id=None, **facts):
         super().__init__(message)
+        unknown = set(facts) - set(self.fields)
+        if unknown:
+            raise TypeError("%s got unexpected facts %s" % (type(self).__name__, sorted(unknown)))
         self.message = message
         self.status = status
         self.code = code
         self.request_id = request_id
+        for name in self.fields:
+            setattr(self, name, facts.get(name))
 
     def __str__(self):
         return self.message
@@ -34,26 +41,17 @@ class M365Error(Exception):
     def to_dict(self):
         """Structured facts for a task result; keys without a value are left out."""
         data = {"type": type(self).__name__, "message": self.message}
-        for key in ("status", "code", "request_id") + tuple(self._extra_fields()):
+        for key in ("status", "code", "request_id") + tuple(self.fields):
             value = getattr(self, key, None)
             if value not in (None, "", []):
                 data[key] = value
         return data
 
-    def _extra_fields(self):
-        return ()
-
 
 class AuthenticationError(M365Error):
     """The identity platform refused the token request (wrong secret, unknown tenant or app, ...)."""
 
-    def __init__(self, message, status=None, code=None, request_id=None, aadsts_code=None, description=None):
-        super().__init__(message, status=status, code=code, request_id=request_id)
-        self.aadsts_code = aadsts_code
-        self.description = description
-
-    def _extra_fields(self):
-        return ("aadsts_code", "description")
+    fields = ("aadsts_code", "description")
 
     @classmethod
     def from_token_reply(cls, reply, tenant, client_id):
@@ -77,58 +75,35 @@ class AuthenticationError(M365Error):
 class PermissionDeniedError(M365Error):
     """The app is authenticated but lacks the permission (or role) the operation needs."""
 
-    def __init__(self, message, status=None, code=None, request_id=None, permission=None, operation=None):
-        super().__init__(message, status=status, code=code, request_id=request_id)
-        self.permission = permission
-        self.operation = operation
-
-    def _extra_fields(self):
-        return ("permission", "operation")
+    fields = ("permission", "operation")
 
 
 class NotFoundError(M365Error):
     """The user, mailbox or object named by ``identity`` does not exist in the tenant."""
 
-    def __init__(self, message, status=None, code=None, request_id=None, identity=None):
-        super().__init__(message, status=status, code=code, request_id=request_id)
-        self.identity = identity
-
-    def _extra_fields(self):
-        return ("identity",)
+    fields = ("identity",)
 
 
 class ThrottledError(M365Error):
     """Still throttled (429/503) after every allowed retry."""
 
-    def __init__(self, message, status=None, code=None, request_id=None, retry_after=None):
-        super().__init__(message, status=status, code=code, request_id=request_id)
-        self.retry_after = retry_after
-
-    def _extra_fields(self):
-        return ("retry_after",)
+    fields = ("retry_after",)
 
 
 class TransportError(M365Error):
     """The request never got an HTTP answer: DNS, TLS, refused connection or timeout."""
 
-    def __init__(self, message, url=None):
-        super().__init__(message)
-        self.url = url
-
-    def _extra_fields(self):
-        return ("url",)
+    fields = ("url",)
 
 
 class TruncatedResultError(M365Error):
     """A read came back incomplete; acting on it would report or fix drift that is not there."""
 
-    def __init__(self, message, status=None, code=None, request_id=None, cmdlet=None, warnings=None):
-        super().__init__(message, status=status, code=code, request_id=request_id)
-        self.cmdlet = cmdlet
-        self.warnings = list(warnings or [])
+    fields = ("cmdlet", "warnings")
 
-    def _extra_fields(self):
-        return ("cmdlet", "warnings")
+    def __init__(self, message, **kwargs):
+        super().__init__(message, **kwargs)
+        self.warnings = list(self.warnings or [])
 
 
 class ExchangeCommandError(M365Error):
@@ -139,27 +114,13 @@ class ExchangeCommandError(M365Error):
     ``exception_type`` and ``text``.
     """
 
-    def __init__(self, message, status=None, code=None, request_id=None, cmdlet=None, error_id=None,
-                 exception_type=None, text=None):
-        super().__init__(message, status=status, code=code, request_id=request_id)
-        self.cmdlet = cmdlet
-        self.error_id = error_id
-        self.exception_type = exception_type
-        self.text = text
-
-    def _extra_fields(self):
-        return ("cmdlet", "error_id", "exception_type", "text")
+    fields = ("cmdlet", "error_id", "exception_type", "text")
 
 
 class ExchangeObjectNotFoundError(ExchangeCommandError, NotFoundError):
     """ManagementObjectNotFoundException and friends: the identity given to a cmdlet does not exist."""
 
-    def __init__(self, message, identity=None, **kwargs):
-        ExchangeCommandError.__init__(self, message, **kwargs)
-        self.identity = identity
-
-    def _extra_fields(self):
-        return ExchangeCommandError._extra_fields(self) + ("identity",)
+    fields = ExchangeCommandError.fields + ("identity",)
 
 
 def parse_json_body(text):

@@ -94,15 +94,13 @@ class M365Module:
     @property
     def graph(self):
         if self._graph is None:
-            session, tokens = self._connect()
-            self._graph = GraphClient(session, tokens, self.settings, events=self.retry_events)
+            self._graph = GraphClient(*self._connect(), self.settings, events=self.retry_events)
         return self._graph
 
     @property
     def exchange(self):
         if self._exchange is None:
-            session, tokens = self._connect()
-            self._exchange = ExchangeClient(session, tokens, self.settings, events=self.retry_events)
+            self._exchange = ExchangeClient(*self._connect(), self.settings, events=self.retry_events)
         return self._exchange
 
     def _with_retries_and_warnings(self, result):

@@ -16,6 +16,7 @@ network, and the table is unit-tested on its own.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 COLLECTION = "m365ops.smtp_auth"
 
@@ -358,38 +359,24 @@ TRANSPORT_FAILURES = {
 }
 
 
-class Reply(object):
+class Reply(NamedTuple):
     """One SMTP reply split into its parts.
 
     ``text`` is the human text without the enhanced status code or the server suffix; ``line`` is the
     reply as one line without the suffix, which is what the table's reply lines are compared with.
     """
 
-    __slots__ = ("code", "enhanced_status_code", "text", "server_suffix")
-
-    def __init__(self, code, enhanced_status_code, text, server_suffix):
-        self.code = code
-        self.enhanced_status_code = enhanced_status_code
-        self.text = text
-        self.server_suffix = server_suffix
+    code: int
+    enhanced_status_code: str | None
+    text: str
+    server_suffix: str | None
 
     @property
     def line(self):
-        parts = [str(self.code)]
-        if self.enhanced_status_code:
-            parts.append(self.enhanced_status_code)
-        if self.text:
-            parts.append(self.text)
-        return " ".join(parts)
+        return " ".join([str(self.code)] + [part for part in (self.enhanced_status_code, self.text) if part])
 
     def to_dict(self):
-        return {
-            "code": self.code,
-            "enhanced_status_code": self.enhanced_status_code,
-            "text": self.text,
-            "server_suffix": self.server_suffix,
-            "line": self.line,
-        }
+        return dict(self._asdict(), line=self.line)
 
 
 def _to_text(message):
