@@ -55,252 +55,166 @@ def _module(name):
     return "%s.%s" % (COLLECTION, name)
 
 
-# Every setting that can keep a mailbox from submitting mail with SMTP AUTH.
-#   setting: where the value lives, in the words of the admin tools;
-#   reply: the line Microsoft answers because of it; other_replies: lines it may answer instead where
-#          the live behaviour is not confirmed;
-#   auth_modes: which authentication it blocks (basic = AUTH LOGIN, oauth = XOAUTH2);
-#   fix: what to run; module/arguments and role_variables are the machine-readable form of it.
-# ``{mailbox}`` in a fix is replaced by the mailbox it is about.
+BASIC = ("basic",)
+OAUTH = ("oauth",)
+BOTH = ("basic", "oauth")
+
+
+def _blocker(setting, reply, auth_modes, cause, fix, module=None, arguments=None, role_variables=(), **more):
+    """A setting that can keep a mailbox from submitting mail with SMTP AUTH.
+
+    ``setting``: where the value lives, in the words of the admin tools; ``reply``: the line Microsoft answers
+    because of it (``other_replies``: lines it may answer instead where the live behaviour is not confirmed);
+    ``auth_modes``: which authentication it blocks (basic = AUTH LOGIN, oauth = XOAUTH2); ``fix``: what to run,
+    ``module``/``arguments`` (and ``alternative_module``/``alternative_arguments``) and ``role_variables`` being
+    its machine-readable form. ``{mailbox}`` and ``{app_id}`` in a fix are replaced by what it is about.
+    """
+    blocker = dict(setting=setting, reply=reply, other_replies=tuple(more.pop("other_replies", ())),
+                   auth_modes=auth_modes, cause=cause, fix=fix, module=_module(module) if module else None,
+                   arguments=arguments, role_variables=tuple(role_variables))
+    if more:
+        blocker.update(alternative_module=_module(more["alternative_module"]),
+                       alternative_arguments=more["alternative_arguments"])
+    return blocker
+
+
 BLOCKERS = {
-    "org_smtp_auth_disabled": {
-        "setting": "Get-TransportConfig SmtpClientAuthenticationDisabled",
-        "reply": REPLY_TENANT_DISABLED,
-        "auth_modes": ("basic", "oauth"),
-        "cause": "SMTP AUTH is turned off for the whole organisation and the mailbox follows the organisation "
-                 "(its own switch is not set).",
-        "fix": "Turn SMTP AUTH on for this mailbox only (module mailbox_smtp_auth, state: enabled; it overrides the "
-               "organisation), or for the whole organisation (module org_smtp_auth, state: enabled).",
-        "module": _module("mailbox_smtp_auth"),
-        "arguments": {"mailboxes": ["{mailbox}"], "state": "enabled"},
-        "alternative_module": _module("org_smtp_auth"),
-        "alternative_arguments": {"state": "enabled"},
-        "role_variables": ("relay_accounts_mailboxes", "relay_accounts_enable_mailbox_smtp_auth",
-                           "relay_accounts_enable_org_smtp_auth"),
-    },
-    "mailbox_smtp_auth_disabled": {
-        "setting": "Get-CASMailbox SmtpClientAuthenticationDisabled",
-        "reply": REPLY_MAILBOX_DISABLED,
-        "auth_modes": ("basic", "oauth"),
-        "cause": "SMTP AUTH is explicitly turned off on this mailbox; the mailbox switch wins over the organisation's.",
-        "fix": "Turn SMTP AUTH on for the mailbox: module mailbox_smtp_auth with mailboxes: [{mailbox}] and "
-               "state: enabled (or list it in the role's relay_accounts_mailboxes).",
-        "module": _module("mailbox_smtp_auth"),
-        "arguments": {"mailboxes": ["{mailbox}"], "state": "enabled"},
-        "role_variables": ("relay_accounts_mailboxes", "relay_accounts_enable_mailbox_smtp_auth"),
-    },
-    "security_defaults_enabled": {
-        "setting": "identitySecurityDefaultsEnforcementPolicy isEnabled",
-        "reply": REPLY_SECURITY_DEFAULTS,
-        "auth_modes": ("basic",),
-        "cause": "Security defaults are on for the tenant; they block every legacy (basic) authentication, "
-                 "SMTP AUTH included.",
-        "fix": "Either turn security defaults off (module security_defaults, state: disabled, or the role's "
-               "relay_accounts_disable_security_defaults; put Conditional Access in their place) or move the "
-               "device to OAuth (XOAUTH2), which security defaults allow.",
-        "module": _module("security_defaults"),
-        "arguments": {"state": "disabled"},
-        "role_variables": ("relay_accounts_disable_security_defaults",),
-    },
-    "per_user_mfa": {
-        "setting": "perUserMfaState",
-        "reply": REPLY_CRITERIA,
-        "auth_modes": ("basic",),
-        "cause": "Legacy per-user MFA is enabled or enforced on the mailbox's account; a printer cannot answer an "
-                 "MFA prompt, so basic SMTP AUTH is refused.",
-        "fix": "Turn per-user MFA off for the account: module per_user_mfa with users: [{mailbox}] and "
-               "state: disabled (or list it in the role's relay_accounts_mailboxes).",
-        "module": _module("per_user_mfa"),
-        "arguments": {"users": ["{mailbox}"], "state": "disabled"},
-        "role_variables": ("relay_accounts_mailboxes", "relay_accounts_disable_per_user_mfa"),
-    },
-    "authentication_policy": {
-        "setting": "Get-AuthenticationPolicy AllowBasicAuthSmtp",
-        "reply": REPLY_BASIC_DISABLED,
-        "auth_modes": ("basic",),
-        "cause": "The authentication policy that applies to the account (its own, or the organisation's default) "
-                 "has AllowBasicAuthSmtp false.",
-        "fix": "Assign the account an authentication policy with AllowBasicAuthSmtp true "
-               "(Set-User -Identity {mailbox} -AuthenticationPolicy <policy>), allow basic SMTP in the policy "
-               "that applies, or move the device to OAuth (XOAUTH2).",
-        "module": None,
-        "arguments": None,
-        "role_variables": (),
-    },
-    "conditional_access": {
-        "setting": "Conditional Access policy",
-        "reply": REPLY_CRITERIA,
-        "auth_modes": ("basic",),
-        "cause": "An enabled Conditional Access policy that includes the account blocks legacy authentication "
-                 "clients ('other clients'), which is what SMTP AUTH with a password is.",
-        "fix": "Exclude the account from the Conditional Access policy (Entra admin center, Protection > "
-               "Conditional Access), or move the device to OAuth (XOAUTH2).",
-        "module": None,
-        "arguments": None,
-        "role_variables": (),
-    },
-    "no_exchange_license": {
-        "setting": "assignedPlans (Exchange mailbox plan)",
-        "reply": REPLY_CREDENTIALS,
-        # Microsoft does not document what an unlicensed account gets; both answers are seen in the field.
-        "other_replies": (REPLY_CRITERIA,),
-        "auth_modes": ("basic", "oauth"),
-        "cause": "The account has no enabled Exchange mailbox plan (EXCHANGE_S_FOUNDATION does not count), so "
-                 "there is no licensed mailbox to authenticate against.",
-        "fix": "Assign the account a licence with an Exchange Online mailbox plan (for example Exchange Online "
-               "Plan 1), then wait for the mailbox to be provisioned. The role checks this before it changes "
-               "anything (relay_accounts_check_license).",
-        "module": None,
-        "arguments": None,
-        "role_variables": (),
-    },
-    "mailbox_not_found": {
-        "setting": "mailbox",
-        "reply": REPLY_CREDENTIALS,
-        "auth_modes": ("basic", "oauth"),
-        "cause": "There is no mailbox (or no account) with this name in the tenant.",
-        "fix": "Check the spelling of the user name the device uses (it must be the mailbox's user principal name); "
-               "create the mailbox if it does not exist.",
-        "module": None,
-        "arguments": None,
-        "role_variables": (),
-    },
-    "service_principal_not_registered": {
-        "setting": "Get-ServicePrincipal",
-        "reply": REPLY_UNSUCCESSFUL,
-        "auth_modes": ("oauth",),
-        "cause": "The app that requests the token is not registered in Exchange Online (New-ServicePrincipal), so "
-                 "Exchange does not accept its token for any mailbox.",
-        "fix": "Register the app in Exchange Online: New-ServicePrincipal -AppId <client id> -ObjectId <object id "
-               "of the app's enterprise application>, then grant it FullAccess on {mailbox}.",
-        "module": None,
-        "arguments": None,
-        "role_variables": (),
-    },
-    "no_full_access": {
-        "setting": "Get-MailboxPermission FullAccess",
-        "reply": REPLY_UNSUCCESSFUL,
-        "auth_modes": ("oauth",),
-        "cause": "The app's Exchange service principal has no FullAccess permission on the mailbox.",
-        "fix": "Grant it: Add-MailboxPermission -Identity {mailbox} -User <service principal> -AccessRights "
-               "FullAccess.",
-        "module": None,
-        "arguments": None,
-        "role_variables": (),
-    },
+    "org_smtp_auth_disabled": _blocker(
+        "Get-TransportConfig SmtpClientAuthenticationDisabled", REPLY_TENANT_DISABLED, BOTH,
+        "SMTP AUTH is turned off for the whole organisation and the mailbox follows the organisation (its own "
+        "switch is not set).",
+        "Turn SMTP AUTH on for this mailbox only (module mailbox_smtp_auth, state: enabled; it overrides the "
+        "organisation), or for the whole organisation (module org_smtp_auth, state: enabled).",
+        "mailbox_smtp_auth", {"mailboxes": ["{mailbox}"], "state": "enabled"},
+        ("relay_accounts_mailboxes", "relay_accounts_enable_mailbox_smtp_auth", "relay_accounts_enable_org_smtp_auth"),
+        alternative_module="org_smtp_auth", alternative_arguments={"state": "enabled"}),
+    "mailbox_smtp_auth_disabled": _blocker(
+        "Get-CASMailbox SmtpClientAuthenticationDisabled", REPLY_MAILBOX_DISABLED, BOTH,
+        "SMTP AUTH is explicitly turned off on this mailbox; the mailbox switch wins over the organisation's.",
+        "Turn SMTP AUTH on for the mailbox: module mailbox_smtp_auth with mailboxes: [{mailbox}] and state: enabled "
+        "(or list it in the role's relay_accounts_mailboxes).",
+        "mailbox_smtp_auth", {"mailboxes": ["{mailbox}"], "state": "enabled"},
+        ("relay_accounts_mailboxes", "relay_accounts_enable_mailbox_smtp_auth")),
+    "security_defaults_enabled": _blocker(
+        "identitySecurityDefaultsEnforcementPolicy isEnabled", REPLY_SECURITY_DEFAULTS, BASIC,
+        "Security defaults are on for the tenant; they block every legacy (basic) authentication, SMTP AUTH "
+        "included.",
+        "Either turn security defaults off (module security_defaults, state: disabled, or the role's "
+        "relay_accounts_disable_security_defaults; put Conditional Access in their place) or move the device to "
+        "OAuth (XOAUTH2), which security defaults allow.",
+        "security_defaults", {"state": "disabled"}, ("relay_accounts_disable_security_defaults",)),
+    "per_user_mfa": _blocker(
+        "perUserMfaState", REPLY_CRITERIA, BASIC,
+        "Legacy per-user MFA is enabled or enforced on the mailbox's account; a printer cannot answer an MFA "
+        "prompt, so basic SMTP AUTH is refused.",
+        "Turn per-user MFA off for the account: module per_user_mfa with users: [{mailbox}] and state: disabled "
+        "(or list it in the role's relay_accounts_mailboxes).",
+        "per_user_mfa", {"users": ["{mailbox}"], "state": "disabled"},
+        ("relay_accounts_mailboxes", "relay_accounts_disable_per_user_mfa")),
+    "authentication_policy": _blocker(
+        "Get-AuthenticationPolicy AllowBasicAuthSmtp", REPLY_BASIC_DISABLED, BASIC,
+        "The authentication policy that applies to the account (its own, or the organisation's default) has "
+        "AllowBasicAuthSmtp false.",
+        "Assign the account an authentication policy with AllowBasicAuthSmtp true (Set-User -Identity {mailbox} "
+        "-AuthenticationPolicy <policy>), allow basic SMTP in the policy that applies, or move the device to OAuth "
+        "(XOAUTH2)."),
+    "conditional_access": _blocker(
+        "Conditional Access policy", REPLY_CRITERIA, BASIC,
+        "An enabled Conditional Access policy that includes the account blocks legacy authentication clients "
+        "('other clients'), which is what SMTP AUTH with a password is.",
+        "Exclude the account from the Conditional Access policy (Entra admin center, Protection > Conditional "
+        "Access), or move the device to OAuth (XOAUTH2)."),
+    # Microsoft does not document what an unlicensed account gets; both answers are seen in the field.
+    "no_exchange_license": _blocker(
+        "assignedPlans (Exchange mailbox plan)", REPLY_CREDENTIALS, BOTH,
+        "The account has no enabled Exchange mailbox plan (EXCHANGE_S_FOUNDATION does not count), so there is no "
+        "licensed mailbox to authenticate against.",
+        "Assign the account a licence with an Exchange Online mailbox plan (for example Exchange Online Plan 1), "
+        "then wait for the mailbox to be provisioned. The role checks this before it changes anything "
+        "(relay_accounts_check_license).",
+        other_replies=(REPLY_CRITERIA,)),
+    "mailbox_not_found": _blocker(
+        "mailbox", REPLY_CREDENTIALS, BOTH,
+        "There is no mailbox (or no account) with this name in the tenant.",
+        "Check the spelling of the user name the device uses (it must be the mailbox's user principal name); "
+        "create the mailbox if it does not exist."),
+    "service_principal_not_registered": _blocker(
+        "Get-ServicePrincipal", REPLY_UNSUCCESSFUL, OAUTH,
+        "The app that requests the token is not registered in Exchange Online (New-ServicePrincipal), so Exchange "
+        "does not accept its token for any mailbox.",
+        "Register the app in Exchange Online: New-ServicePrincipal -AppId <client id> -ObjectId <object id of the "
+        "app's enterprise application>, then grant it FullAccess on {mailbox}."),
+    "no_full_access": _blocker(
+        "Get-MailboxPermission FullAccess", REPLY_UNSUCCESSFUL, OAUTH,
+        "The app's Exchange service principal has no FullAccess permission on the mailbox.",
+        "Grant it: Add-MailboxPermission -Identity {mailbox} -User <service principal> -AccessRights FullAccess."),
 }
 
-# Reply rules, most specific first. ``match`` is a lower-case fragment of the text after the enhanced
-# status code; a rule without one matches any text with that code.
-#   ok: the step succeeded; blockers: the settings that produce the reply.
+
+def _rule(key, reply, match=None, blockers=(), cause=None, fix=None, other_replies=(), family=None):
+    """A reply rule. ``reply`` is Microsoft's documented line (None for a family rule, which gives ``family``,
+    the code and enhanced status code it covers); ``match`` a lower-case fragment of the text after the enhanced
+    status code (None: any text). A rule without ``cause``/``fix`` takes them from its single blocker."""
+    code, enhanced = (family or reply).split(" ")[:2]
+    rule = {"key": key, "code": int(code), "enhanced": enhanced, "match": match, "reply": reply,
+            "other_replies": tuple(other_replies), "ok": int(code) < 400, "blockers": tuple(blockers)}
+    if cause:
+        rule.update(cause=cause, fix=fix)
+    return rule
+
+
+# Reply rules, most specific first.
 REPLY_RULES = (
-    {
-        "key": "authenticated",
-        "code": 235, "enhanced": "2.7.0", "match": None,
-        "reply": "235 2.7.0 Authentication successful",
-        "ok": True, "blockers": (),
-        "cause": "The mailbox authenticated: nothing blocks SMTP AUTH for it.",
-        "fix": "Nothing to fix.",
-    },
-    {
-        "key": "tenant_smtp_auth_disabled",
-        "code": 535, "enhanced": "5.7.139", "match": "disabled for the tenant",
-        "reply": REPLY_TENANT_DISABLED,
-        "ok": False, "blockers": ("org_smtp_auth_disabled",),
-    },
-    {
-        "key": "mailbox_smtp_auth_disabled",
-        "code": 535, "enhanced": "5.7.139", "match": "disabled for the mailbox",
-        "reply": REPLY_MAILBOX_DISABLED,
-        "ok": False, "blockers": ("mailbox_smtp_auth_disabled",),
-    },
-    {
-        "key": "security_defaults",
-        "code": 535, "enhanced": "5.7.139", "match": "security defaults",
-        "reply": REPLY_SECURITY_DEFAULTS,
-        "ok": False, "blockers": ("security_defaults_enabled",),
-    },
-    {
-        "key": "criteria_not_met",
-        "code": 535, "enhanced": "5.7.139", "match": "did not meet the criteria",
-        "reply": REPLY_CRITERIA,
-        "ok": False, "blockers": ("per_user_mfa", "conditional_access", "no_exchange_license"),
-        "cause": "Entra ID refused the sign-in: per-user MFA is enabled or enforced on the account, or a Conditional "
-                 "Access policy blocks legacy authentication for it (an unlicensed account can also get this).",
-        "fix": "Run smtp_auth_info for the mailbox to see which one applies. Per-user MFA: module per_user_mfa, "
-               "state: disabled. Conditional Access: exclude the account from the policy. Or move the device to "
-               "OAuth (XOAUTH2).",
-    },
-    {
-        "key": "basic_auth_disabled_by_policy",
-        "code": 535, "enhanced": "5.7.139", "match": "basic authentication is disabled",
-        "reply": REPLY_BASIC_DISABLED,
-        "ok": False, "blockers": ("authentication_policy",),
-    },
-    {
-        "key": "credentials_incorrect",
-        "code": 535, "enhanced": "5.7.139", "match": "credentials were incorrect",
-        "reply": REPLY_CREDENTIALS,
-        "ok": False, "blockers": ("mailbox_not_found", "no_exchange_license"),
-        "cause": "The user name or password is wrong, the mailbox does not exist, or the account has no Exchange "
-                 "mailbox licence.",
-        "fix": "Check the user name (the mailbox's user principal name) and reset the password stored on the device; "
-               "run smtp_auth_info for the mailbox to rule out a missing mailbox or licence.",
-    },
-    {
-        # Not one of Microsoft's documented lines, but the general form of the 5.7.139 family: the text after
-        # the comma says what refused it.
-        "key": "authentication_refused",
-        "code": 535, "enhanced": "5.7.139", "match": None,
-        "reply": None,
-        "ok": False, "blockers": (),
-        "cause": "Microsoft refused SMTP AUTH for a reason this table does not know; the reply text says which.",
-        "fix": "Run smtp_auth_info for the mailbox, which reads every setting that can refuse SMTP AUTH.",
-    },
-    {
-        "key": "authentication_unsuccessful",
-        "code": 535, "enhanced": "5.7.3", "match": None,
-        "reply": REPLY_UNSUCCESSFUL,
-        "ok": False, "blockers": ("service_principal_not_registered", "no_full_access"),
-        "cause": "The credentials were refused. With OAuth (XOAUTH2): the token is for the wrong audience, expired, "
-                 "lacks SMTP.SendAsApp, the app is not registered in Exchange (New-ServicePrincipal) or has no "
-                 "FullAccess on the mailbox. With a password: the user name or password is wrong.",
-        "fix": "OAuth: request the token for https://outlook.office365.com/.default with an app that has "
-               "SMTP.SendAsApp, is registered with New-ServicePrincipal and holds FullAccess on the mailbox "
-               "(New-ServicePrincipal, Add-MailboxPermission). Password: check the user name and password.",
-    },
-    {
-        "key": "client_not_authenticated",
-        "code": 530, "enhanced": "5.7.57", "match": None,
-        "reply": REPLY_NOT_AUTHENTICATED,
-        "other_replies": (REPLY_NOT_AUTHENTICATED_OLD,),
-        "ok": False, "blockers": (),
-        "cause": "The client sent MAIL FROM without authenticating: the device is set to send anonymously, or it "
-                 "skipped AUTH (for example because it did not use STARTTLS, so AUTH was never offered).",
-        "fix": "Configure the device for SMTP AUTH: server smtp.office365.com, port 587, STARTTLS, with the "
-               "mailbox's user principal name and password (or OAuth).",
-    },
-    {
-        "key": "send_as_denied",
-        "code": 550, "enhanced": "5.7.60", "match": None,
-        "reply": REPLY_SEND_AS,
-        "ok": False, "blockers": (),
-        "cause": "The mailbox authenticated, but the From address (MAIL FROM) is a different mailbox it may not "
-                 "send as.",
-        "fix": "Send from the authenticated mailbox's own address, or grant it Send As on the sender "
-               "(Add-RecipientPermission -Identity <sender> -Trustee <mailbox> -AccessRights SendAs).",
-    },
-    {
-        "key": "basic_auth_retired",
-        "code": 550, "enhanced": "5.7.30", "match": None,
-        "reply": REPLY_BASIC_RETIRED,
-        "ok": False, "blockers": (),
-        "cause": "Basic authentication (a password) for SMTP AUTH is turned off for this tenant by Microsoft's "
-                 "retirement of Basic auth; no setting of the mailbox changes that.",
-        "fix": "Move the device or application to OAuth (XOAUTH2, auth_mode: oauth) with an app that has "
-               "SMTP.SendAsApp; where the device cannot do OAuth, use a connector (SMTP relay) instead of "
-               "SMTP AUTH.",
-    },
+    _rule("authenticated", "235 2.7.0 Authentication successful",
+          cause="The mailbox authenticated: nothing blocks SMTP AUTH for it.", fix="Nothing to fix."),
+    _rule("tenant_smtp_auth_disabled", REPLY_TENANT_DISABLED, "disabled for the tenant", ("org_smtp_auth_disabled",)),
+    _rule("mailbox_smtp_auth_disabled", REPLY_MAILBOX_DISABLED, "disabled for the mailbox",
+          ("mailbox_smtp_auth_disabled",)),
+    _rule("security_defaults", REPLY_SECURITY_DEFAULTS, "security defaults", ("security_defaults_enabled",)),
+    _rule("criteria_not_met", REPLY_CRITERIA, "did not meet the criteria",
+          ("per_user_mfa", "conditional_access", "no_exchange_license"),
+          cause="Entra ID refused the sign-in: per-user MFA is enabled or enforced on the account, or a Conditional "
+                "Access policy blocks legacy authentication for it (an unlicensed account can also get this).",
+          fix="Run smtp_auth_info for the mailbox to see which one applies. Per-user MFA: module per_user_mfa, "
+              "state: disabled. Conditional Access: exclude the account from the policy. Or move the device to "
+              "OAuth (XOAUTH2)."),
+    _rule("basic_auth_disabled_by_policy", REPLY_BASIC_DISABLED, "basic authentication is disabled",
+          ("authentication_policy",)),
+    _rule("credentials_incorrect", REPLY_CREDENTIALS, "credentials were incorrect",
+          ("mailbox_not_found", "no_exchange_license"),
+          cause="The user name or password is wrong, the mailbox does not exist, or the account has no Exchange "
+                "mailbox licence.",
+          fix="Check the user name (the mailbox's user principal name) and reset the password stored on the device; "
+              "run smtp_auth_info for the mailbox to rule out a missing mailbox or licence."),
+    # Not one of Microsoft's documented lines, but the general form of the 5.7.139 family: the text after the
+    # comma says what refused it.
+    _rule("authentication_refused", None, family="535 5.7.139",
+          cause="Microsoft refused SMTP AUTH for a reason this table does not know; the reply text says which.",
+          fix="Run smtp_auth_info for the mailbox, which reads every setting that can refuse SMTP AUTH."),
+    _rule("authentication_unsuccessful", REPLY_UNSUCCESSFUL, None,
+          ("service_principal_not_registered", "no_full_access"),
+          cause="The credentials were refused. With OAuth (XOAUTH2): the token is for the wrong audience, expired, "
+                "lacks SMTP.SendAsApp, the app is not registered in Exchange (New-ServicePrincipal) or has no "
+                "FullAccess on the mailbox. With a password: the user name or password is wrong.",
+          fix="OAuth: request the token for https://outlook.office365.com/.default with an app that has "
+              "SMTP.SendAsApp, is registered with New-ServicePrincipal and holds FullAccess on the mailbox "
+              "(New-ServicePrincipal, Add-MailboxPermission). Password: check the user name and password."),
+    _rule("client_not_authenticated", REPLY_NOT_AUTHENTICATED, other_replies=(REPLY_NOT_AUTHENTICATED_OLD,),
+          cause="The client sent MAIL FROM without authenticating: the device is set to send anonymously, or it "
+                "skipped AUTH (for example because it did not use STARTTLS, so AUTH was never offered).",
+          fix="Configure the device for SMTP AUTH: server smtp.office365.com, port 587, STARTTLS, with the "
+              "mailbox's user principal name and password (or OAuth)."),
+    _rule("send_as_denied", REPLY_SEND_AS,
+          cause="The mailbox authenticated, but the From address (MAIL FROM) is a different mailbox it may not "
+                "send as.",
+          fix="Send from the authenticated mailbox's own address, or grant it Send As on the sender "
+              "(Add-RecipientPermission -Identity <sender> -Trustee <mailbox> -AccessRights SendAs)."),
+    _rule("basic_auth_retired", REPLY_BASIC_RETIRED,
+          cause="Basic authentication (a password) for SMTP AUTH is turned off for this tenant by Microsoft's "
+                "retirement of Basic auth; no setting of the mailbox changes that.",
+          fix="Move the device or application to OAuth (XOAUTH2, auth_mode: oauth) with an app that has "
+              "SMTP.SendAsApp; where the device cannot do OAuth, use a connector (SMTP relay) instead of "
+              "SMTP AUTH."),
 )
 
 # Failures that happen before any reply can be read. Each is a distinct result of the submission test.
@@ -434,7 +348,7 @@ def _render(value, mailbox):
 def describe_blocker(name, mailbox=None, value=None, detail=None):
     """The blocker ``name`` as reported to an operator: setting, value, Microsoft's reply and the fix."""
     blocker = BLOCKERS[name]
-    replies = [blocker["reply"]] + list(blocker.get("other_replies", ()))
+    replies = [blocker["reply"]] + list(blocker["other_replies"])
     described = {
         "blocker": name,
         "setting": blocker["setting"],
@@ -464,7 +378,7 @@ def _rule_diagnosis(rule, reply, mailbox):
         cause, fix = blocker["cause"], blocker["fix"]
     else:
         cause, fix = rule["cause"], rule["fix"]
-    known = [line.lower() for line in (rule["reply"],) + tuple(rule.get("other_replies", ())) if line]
+    known = [line.lower() for line in (rule["reply"],) + rule["other_replies"] if line]
     return {
         "key": rule["key"],
         "ok": rule["ok"],
