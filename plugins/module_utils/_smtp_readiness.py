@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth_policies as auth_policies
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     M365Error,
@@ -236,13 +237,11 @@ def gather(graph, exchange, entries):
     _per_mailbox("mailbox SMTP AUTH switch", facts.cas_mailboxes, identities,
                  lambda names: services.read_cas_mailboxes(exchange, names))
     if basic:
-        facts.default_authentication_policy = _read("default authentication policy", lambda: _exchange_single(
-            exchange, "Get-OrganizationConfig").get("DefaultAuthenticationPolicy"))
-        facts.authentication_policies = _read("authentication policies", lambda: {
-            str(policy.get("Name") or policy.get("Identity")).lower(): policy
-            for policy in exchange.invoke("Get-AuthenticationPolicy")})
+        facts.default_authentication_policy = _read("default authentication policy",
+                                                    auth_policies.read_default_policy, exchange)
+        facts.authentication_policies = _read("authentication policies", auth_policies.read_policies, exchange)
         _per_mailbox("authentication policy of the user", facts.exchange_users, basic,
-                     lambda names: services.read_mailboxes(exchange, "Get-User", names))
+                     lambda names: auth_policies.read_users(exchange, names))
     if oauth:
         facts.service_principals = _read("Exchange service principals",
                                          lambda: exchange.invoke("Get-ServicePrincipal"))
@@ -451,14 +450,16 @@ def _judge_authentication_policy(verdict, facts):
         if _is_unreadable(value):
             verdict.unknown(value)
             return
-    own = exchange_user.record.get("AuthenticationPolicy") if exchange_user and exchange_user.found else None
+    # Get-User may show the policy by name or by distinguished name: both are compared by name.
+    own = auth_policies.user_policy(exchange_user.record) if exchange_user and exchange_user.found else None
     name, source = (own, "assigned to the user") if own else (facts.default_authentication_policy,
                                                               "the organisation's default")
     if not name:
         verdict.settings["authentication_policy"] = None
         return
-    policy = (facts.authentication_policies or {}).get(str(name).lower())
-    allowed = bool(policy.get("AllowBasicAuthSmtp")) if policy is not None else None
+    name = auth_policies.policy_name(name)
+    policy = (facts.authentication_policies or {}).get(auth_policies.policy_key(name))
+    allowed = auth_policies.allows_basic_smtp(policy) if policy is not None else None
     verdict.settings["authentication_policy"] = {"name": name, "source": source, "allow_basic_auth_smtp": allowed}
     if allowed is False:
         verdict.block("authentication_policy", False,
