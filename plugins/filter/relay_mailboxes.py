@@ -9,8 +9,10 @@ name: relay_mailboxes
 short_description: Normalise and validate the relay mailbox entries of one tenant
 version_added: 0.1.0
 description:
-  - Turns the entries of C(relay_accounts_mailboxes) into dicts with the keys C(upn), C(auth) and C(state).
-  - An entry is either a user principal name (a string) or a dict with C(upn) and optional C(auth) and C(state).
+  - Turns the entries of C(relay_accounts_mailboxes) into dicts with the keys C(upn), C(auth), C(state) and
+    C(send_as).
+  - An entry is either a user principal name (a string) or a dict with C(upn) and optional C(auth), C(state) and
+    C(send_as) (V(true) also grants the relay app Send As on the mailbox; C(oauth) entries only).
   - Every problem found (unknown key, bad value, malformed or duplicate user principal name) is collected and
     the filter fails once, naming each offending entry by its position and its user principal name, so an
     inventory typo stops the play before any request reaches the tenant.
@@ -83,6 +85,9 @@ _value:
     state:
       description: C(present) or C(absent).
       type: str
+    send_as:
+      description: Whether the relay app also gets Send As on the mailbox (C(oauth) entries; V(false) otherwise).
+      type: bool
 """
 
 from ansible.errors import AnsibleFilterError
@@ -91,7 +96,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils._mailbox_entries
 
 
 def relay_mailboxes(entries, default_auth="basic", variable_name="relay_accounts_mailboxes", strict=True):
-    """Return the entries as ``{upn, auth, state}`` dicts or fail listing every bad entry; see DOCUMENTATION."""
+    """Return the entries as ``{upn, auth, state, send_as}`` dicts or fail listing every bad entry; see DOCUMENTATION."""
     try:
         parsed, problems = parse_entries(entries, default_auth, variable_name)
     except ValueError as error:

@@ -4,8 +4,8 @@
 
 """The mailbox entries operators declare, parsed once for the role's filter and the modules that take them.
 
-An entry is a user principal name, or a mapping with ``upn`` (required), ``auth`` (``basic`` or ``oauth``)
-and ``state`` (``present`` or ``absent``). ``parse_entries`` checks every entry and collects every problem,
+An entry is a user principal name, or a mapping with ``upn`` (required), ``auth`` (``basic`` or ``oauth``),
+``state`` (``present`` or ``absent``) and, for ``oauth``, ``send_as`` (also grant the relay app Send As). ``parse_entries`` checks every entry and collects every problem,
 one line each, naming the entry by its position and its user principal name, so that whoever wrote the list
 can fix it in one go. Internal to this collection: other collections should not import it.
 """
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 AUTH_MODES = ("basic", "oauth")
 STATES = ("present", "absent")
-ENTRY_KEYS = ("upn", "auth", "state")
+ENTRY_KEYS = ("upn", "auth", "state", "send_as")
 
 # Deliberately stricter than RFC 5322: a relay mailbox UPN has a dot-atom local part and a DNS domain with at
 # least one dot. Quoted local parts are legal in mail but not in a UPN, so refusing them catches typos early.
@@ -30,20 +30,21 @@ class MailboxEntry:
     """One good entry. ``upn`` is lower-cased (Microsoft 365 compares user principal names without regard to
     case); ``as_written`` keeps the spelling of the inventory for messages and lookups keyed by it."""
 
-    __slots__ = ("upn", "as_written", "auth", "state", "position")
+    __slots__ = ("upn", "as_written", "auth", "state", "position", "send_as")
 
-    def __init__(self, upn, as_written, auth, state, position):
+    def __init__(self, upn, as_written, auth, state, position, send_as=False):
         self.upn = upn
         self.as_written = as_written
         self.auth = auth
         self.state = state
         self.position = position
+        self.send_as = send_as
 
     def as_dict(self):
-        return {"upn": self.upn, "auth": self.auth, "state": self.state}
+        return {"upn": self.upn, "auth": self.auth, "state": self.state, "send_as": self.send_as}
 
     def __repr__(self):
-        return "MailboxEntry(%r, auth=%r, state=%r)" % (self.upn, self.auth, self.state)
+        return "MailboxEntry(%r, auth=%r, state=%r, send_as=%r)" % (self.upn, self.auth, self.state, self.send_as)
 
 
 def is_user_principal_name(value):
@@ -130,12 +131,18 @@ def parse_entries(entries, default_auth="basic", variable_name="mailboxes"):
         if state not in STATES:
             problems.append("%s: state must be one of %s, got %r" % (where, ", ".join(STATES), state))
 
+        send_as = entry.get("send_as", False)
+        if not isinstance(send_as, bool):
+            problems.append("%s: send_as must be true or false, got %s" % (where, described_type(send_as)))
+        elif send_as and auth == "basic":
+            problems.append("%s: send_as grants the relay app Send As, which only auth 'oauth' uses" % where)
+
         if upn in seen:
             problems.append("%s: %s is already declared at %s[%d]" % (where, upn, variable_name, seen[upn]))
             continue
         seen[upn] = position
         if len(problems) == problems_before:
-            parsed.append(MailboxEntry(upn, str(as_written), str(auth), str(state), position))
+            parsed.append(MailboxEntry(upn, str(as_written), str(auth), str(state), position, send_as))
     return parsed, problems
 
 

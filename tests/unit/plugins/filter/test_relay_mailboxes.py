@@ -21,9 +21,9 @@ def test_strings_and_dicts_become_normalised_entries():
     entries = ["Scanner@Contoso.com", {"upn": "old-copier@contoso.com", "state": "absent"},
                {"upn": "app@contoso.com", "auth": "oauth"}]
     assert relay_mailboxes(entries) == [
-        {"upn": "scanner@contoso.com", "auth": "basic", "state": "present"},
-        {"upn": "old-copier@contoso.com", "auth": "basic", "state": "absent"},
-        {"upn": "app@contoso.com", "auth": "oauth", "state": "present"},
+        {"upn": "scanner@contoso.com", "auth": "basic", "state": "present", "send_as": False},
+        {"upn": "old-copier@contoso.com", "auth": "basic", "state": "absent", "send_as": False},
+        {"upn": "app@contoso.com", "auth": "oauth", "state": "present", "send_as": False},
     ]
 
 
@@ -76,10 +76,10 @@ def test_not_a_list_is_refused():
 
 def test_not_strict_returns_the_entries_and_one_line_per_problem():
     checked = relay_mailboxes(["ok@contoso.com", "bad", {"upn": "x@contoso.com", "stat": "absent"}], strict=False)
-    assert checked["entries"] == [{"upn": "ok@contoso.com", "auth": "basic", "state": "present"}]
+    assert checked["entries"] == [{"upn": "ok@contoso.com", "auth": "basic", "state": "present", "send_as": False}]
     assert checked["errors"] == [
         "relay_accounts_mailboxes[1] (bad): 'bad' is not a valid user principal name (expected name@domain.tld)",
-        "relay_accounts_mailboxes[2] (x@contoso.com): unknown key(s) stat; allowed keys are upn, auth, state",
+        "relay_accounts_mailboxes[2] (x@contoso.com): unknown key(s) stat; allowed keys are upn, auth, state, send_as",
     ]
 
 

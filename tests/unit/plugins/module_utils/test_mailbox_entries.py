@@ -32,7 +32,7 @@ def test_entries_keep_their_spelling_and_position_next_to_the_normalised_upn():
         ("old@contoso.com", "old@contoso.com", "basic", "absent", 1),
         ("app@contoso.com", "app@contoso.com", "oauth", "present", 2),
     ]
-    assert parsed[0].as_dict() == {"upn": "scanner@contoso.com", "auth": "basic", "state": "present"}
+    assert parsed[0].as_dict() == {"upn": "scanner@contoso.com", "auth": "basic", "state": "present", "send_as": False}
 
 
 def test_default_auth_fills_entries_without_auth():
@@ -46,7 +46,7 @@ def test_problems_name_the_variable_and_the_entry():
     assert [entry.upn for entry in parsed] == ["ok@contoso.com"]
     assert problems == [
         "mailboxes[1] (bad): 'bad' is not a valid user principal name (expected name@domain.tld)",
-        "mailboxes[2] (x@contoso.com): unknown key(s) sate; allowed keys are upn, auth, state",
+        "mailboxes[2] (x@contoso.com): unknown key(s) sate; allowed keys are upn, auth, state, send_as",
         "mailboxes[3] (y@contoso.com): auth must be one of basic, oauth, got 'ntlm'",
         "mailboxes[3] (y@contoso.com): state must be one of present, absent, got 'gone'",
     ]
@@ -94,3 +94,15 @@ def test_types_in_yaml_words(value, words):
 def test_problems_message_counts_and_lists_one_per_line():
     assert problems_message(["one"]) == "1 invalid mailbox entry:\n- one"
     assert problems_message(["one", "two"]) == "2 invalid mailbox entries:\n- one\n- two"
+
+
+def test_send_as_is_for_oauth_entries_and_must_be_a_boolean():
+    parsed, problems = parse_entries([{"upn": "app@contoso.com", "auth": "oauth", "send_as": True},
+                                      {"upn": "scan@contoso.com", "send_as": True},
+                                      {"upn": "erp@contoso.com", "auth": "oauth", "send_as": "yes"}], "basic", "mailboxes")
+    assert [entry.as_dict() for entry in parsed] == [
+        {"upn": "app@contoso.com", "auth": "oauth", "state": "present", "send_as": True}]
+    assert problems == [
+        "mailboxes[1] (scan@contoso.com): send_as grants the relay app Send As, which only auth 'oauth' uses",
+        "mailboxes[2] (erp@contoso.com): send_as must be true or false, got a string",
+    ]
