@@ -78,8 +78,7 @@ def smtp_sign_ins(graph, since):
         firsts = [_get(graph, sign_ins_path(sign_ins_filter(since, (name,)))) for name in SMTP_CLIENT_APPS]
     for page in firsts:
         for _page_number in range(MAX_PAGES):
-            for sign_in in page.get("value") or []:
-                yield sign_in
+            yield from page.get("value") or []
             if not page.get("@odata.nextLink"):
                 break
             page = _get(graph, page["@odata.nextLink"])

@@ -15,10 +15,10 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_readiness 
 UPN = "alerts@contoso.com"
 DN = ("CN=Block Basic SMTP,OU=contoso.onmicrosoft.com,OU=Microsoft Exchange Hosted Organizations,"
       "DC=EURPRD10,DC=PROD,DC=OUTLOOK,DC=COM")
-NOT_FOUND = (404, {"error": {"code": "NotFound", "message": "Error executing cmdlet", "details": [{
-    "code": "Client", "message": "Ex6F9304|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|"
-                                "The operation couldn't be performed because object 'Nope' couldn't be found."}]}},
-             None)
+NOT_FOUND_DETAIL = ("Ex6F9304|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|"
+                    "The operation couldn't be performed because object 'Nope' couldn't be found.")
+NOT_FOUND = (404, {"error": {"code": "NotFound", "message": "Error executing cmdlet",
+                             "details": [{"code": "Client", "message": NOT_FOUND_DETAIL}]}}, None)
 
 
 def reply(*records):
