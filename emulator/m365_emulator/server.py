@@ -213,6 +213,8 @@ class Emulator:
                     apps.append({
                         "client_id": app.client_id,
                         "display_name": app.display_name,
+                        "object_id": app.object_id,
+                        "service_principal_id": app.service_principal_id,
                         "secret": app.secrets[0] if app.secrets else None,
                         "certificate": issued.info() if issued else None,
                         "graph_permissions": list(app.graph_permissions),

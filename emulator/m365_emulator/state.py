@@ -7,6 +7,8 @@ the lock for the whole of a read-compare-write so that concurrent clients see co
 from __future__ import annotations
 
 import copy
+import datetime
+import hashlib
 import re
 import threading
 import uuid
@@ -100,6 +102,15 @@ DEFAULT_BEHAVIOUR = {
     # After a refused AUTH, MAIL FROM's "530 5.7.57 Client not authenticated to send mail." carries the AUTH
     # refusal ("... Error: 535 5.7.139 ..."), as some field captures show.
     "auth_failure_at_mail_from": False,
+    # The clientAppUsed that sign-in log entries of SMTP AUTH carry: the portal and Log Analytics say
+    # "Authenticated SMTP", some callers of the API filter on "SMTP".
+    "sign_in_client_app": "Authenticated SMTP",
+    # What Get-MailboxPermission shows as User for a service principal: "display_name", "identity" (the
+    # Exchange service principal's Identity) or "app_id".
+    "mailbox_permission_user": "display_name",
+    # What Get-User and Get-OrganizationConfig show for an authentication policy: "name" or
+    # "distinguished_name".
+    "authentication_policy_shows": "name",
 }
 
 
@@ -107,17 +118,169 @@ def new_guid() -> str:
     return str(uuid.uuid4())
 
 
+# Object ids the emulator derives (stable across restarts): an app's enterprise application when the seed gives
+# none, the resource applications' service principals in each tenant, app role ids of Microsoft Graph.
+_DERIVED_ID_NAMESPACE = uuid.UUID("1d7f3b52-9c4e-4a8d-b6f1-2e0a5c9d8b74")
+
+
+def derived_id(*parts: str) -> str:
+    return str(uuid.uuid5(_DERIVED_ID_NAMESPACE, "/".join(part.lower() for part in parts)))
+
+
 @dataclass
 class App:
+    """An app registration (``object_id``) and its enterprise application in the same tenant
+    (``service_principal_id``, the object New-ServicePrincipal must name). Permissions are the app roles it
+    holds on each resource: every consent (app role assignment) is an entry of these lists."""
+
     client_id: str
     display_name: str = "automation"
     object_id: str = field(default_factory=new_guid)
+    service_principal_id: str = ""
     secrets: list[str] = field(default_factory=list)
     # PEM-encoded public certificates whose private keys may sign client assertions.
     certificates: list[str] = field(default_factory=list)
     graph_permissions: list[str] = field(default_factory=list)
     exchange_permissions: list[str] = field(default_factory=list)
     directory_roles: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.service_principal_id:
+            self.service_principal_id = derived_id("service-principal", self.client_id)
+        if self.service_principal_id.lower() == self.object_id.lower():
+            raise ValueError(f"app {self.client_id}: the service principal id must differ from the app "
+                             "registration's object id")
+
+
+@dataclass(frozen=True)
+class AppRole:
+    id: str
+    value: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class ResourceApplication:
+    """A first-party application whose service principal exists in every tenant and exposes app roles;
+    ``permissions_field`` is the ``App`` list that holds the roles an app was granted on it."""
+
+    app_id: str
+    display_name: str
+    permissions_field: str
+    app_roles: tuple[AppRole, ...]
+
+    def role(self, role_id: str) -> AppRole | None:
+        return next((role for role in self.app_roles if role.id.lower() == str(role_id).lower()), None)
+
+    def role_named(self, value: str) -> AppRole | None:
+        return next((role for role in self.app_roles if role.value.lower() == str(value).lower()), None)
+
+    def granted(self, app: App) -> list[str]:
+        return getattr(app, self.permissions_field)
+
+
+# Role ids of Office 365 Exchange Online as public app manifests name them.
+EXCHANGE_ONLINE = ResourceApplication(
+    "00000002-0000-0ff1-ce00-000000000000", "Office 365 Exchange Online", "exchange_permissions", (
+        AppRole("dc50a0fb-09a3-484d-be87-e023b12c6440", "Exchange.ManageAsApp", "Manage Exchange As Application"),
+        AppRole("7146a1f0-8703-45b3-9eae-527a64c00995", "SMTP.SendAsApp", "Send emails from mailboxes using SMTP AUTH"),
+        AppRole("dc890d15-9560-4a4c-9b7f-a736ec74ec40", "full_access_as_app",
+                "Use Exchange Web Services with full access to all mailboxes"),
+        AppRole("5e5addcd-3e8d-4e90-baf5-964efab2b20a", "IMAP.AccessAsApp", "IMAP.AccessAsApp"),
+        AppRole("cb842b43-da6e-4506-86fe-bb12199c656d", "POP.AccessAsApp", "POP.AccessAsApp"),
+    ))
+# The Graph permissions the emulator knows; their role ids are the emulator's own (clients find a role by value).
+_GRAPH_PERMISSIONS = (
+    "Application.Read.All", "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "AuditLog.Read.All",
+    "Directory.Read.All", "Directory.ReadWrite.All", "Group.Read.All", "GroupMember.Read.All", "Policy.Read.All",
+    "Policy.ReadWrite.AuthenticationMethod", "Policy.ReadWrite.ConditionalAccess", "Policy.ReadWrite.SecurityDefaults",
+    "RoleManagement.Read.All", "RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory",
+    "User.Read.All", "User.ReadWrite.All",
+)
+MICROSOFT_GRAPH = ResourceApplication(
+    "00000003-0000-0000-c000-000000000000", "Microsoft Graph", "graph_permissions",
+    tuple(AppRole(derived_id("graph-app-role", name), name, name) for name in _GRAPH_PERMISSIONS))
+RESOURCE_APPLICATIONS = (EXCHANGE_ONLINE, MICROSOFT_GRAPH)
+# The tenant that owns Microsoft's first-party applications.
+MICROSOFT_SERVICES_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+
+# Sign-in log entries as Entra ID writes them for SMTP AUTH. The codes per refusal are the emulator's choice
+# (Microsoft documents the codes, not which one each Exchange refusal produces): the ones Entra ID itself decides
+# carry their AADSTS code; refusals that Exchange Online decides (SMTP AUTH switches, authentication policies,
+# the retirement of Basic auth, the service principal and mailbox checks of XOAUTH2) carry the generic 50000 and
+# name the refusal in failureReason.
+SIGN_IN_SUCCESS = (0, "Other.")
+EXCHANGE_REFUSAL_CODE = 50000
+SIGN_IN_FAILURES = {
+    "credentials": (50126, "Error validating credentials due to invalid username or password."),
+    "unknown_user": (50034, "The user account does not exist in the directory. To sign into this application, the "
+                            "account must be added to the directory."),
+    "security_defaults": (50053, "Sign-in was blocked because legacy authentication is blocked by the security "
+                                 "defaults policy."),
+    "per_user_mfa": (50076, "Due to a configuration change made by your administrator, or because you moved to a "
+                            "new location, you must use multi-factor authentication to access "
+                            "'00000002-0000-0ff1-ce00-000000000000'."),
+    "conditional_access": (53003, "Access has been blocked by Conditional Access policies. The access policy does "
+                                  "not allow token issuance."),
+    "org_switch": (EXCHANGE_REFUSAL_CODE, "SMTP client authentication is disabled for the tenant."),
+    "mailbox_switch": (EXCHANGE_REFUSAL_CODE, "SMTP client authentication is disabled for the mailbox."),
+    "authentication_policy": (EXCHANGE_REFUSAL_CODE, "Basic authentication is disabled by an authentication "
+                                                     "policy."),
+    "license": (EXCHANGE_REFUSAL_CODE, "The user has no Exchange Online mailbox licence."),
+    "basic_auth_retired": (EXCHANGE_REFUSAL_CODE, "Basic authentication is not supported for Client Submission."),
+    "token": (EXCHANGE_REFUSAL_CODE, "The access token was rejected."),
+    "permission": (EXCHANGE_REFUSAL_CODE, "The application has no SMTP.SendAsApp permission."),
+    "mailbox": (EXCHANGE_REFUSAL_CODE, "The mailbox does not exist."),
+    "service_principal": (EXCHANGE_REFUSAL_CODE, "The application is not registered in Exchange Online."),
+    "service_principal_object_id": (EXCHANGE_REFUSAL_CODE, "The Exchange service principal of the application "
+                                                           "names another object than its enterprise application."),
+    "full_access": (EXCHANGE_REFUSAL_CODE, "The application has no FullAccess on the mailbox."),
+}
+# Entra ID keeps sign-ins for 30 days; the emulator keeps a bounded number per tenant instead, oldest dropped.
+MAX_SIGN_INS = 50_000
+
+
+def iso_utc(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sign_in_record(user_principal_name: str, *, user: User | None = None, app: App | None = None,
+                   ip_address: str = "", client_app_used: str = "Authenticated SMTP", blocker: str | None = None,
+                   created: datetime.datetime | None = None) -> dict[str, Any]:
+    """One Graph ``signIn`` object; ``blocker`` None is a success, otherwise a key of ``SIGN_IN_FAILURES``.
+
+    ``app`` is the app of an OAuth sign-in; basic authentication signs in to Exchange Online itself.
+    """
+    code, reason = SIGN_IN_SUCCESS if blocker is None else SIGN_IN_FAILURES[blocker]
+    app_id, app_display_name = (app.client_id, app.display_name) if app else (EXCHANGE_ONLINE.app_id,
+                                                                               EXCHANGE_ONLINE.display_name)
+    return {
+        "id": new_guid(),
+        "createdDateTime": iso_utc(created or datetime.datetime.now(datetime.timezone.utc)),
+        "userDisplayName": user.display_name if user else "",
+        "userPrincipalName": user.user_principal_name if user else user_principal_name,
+        "userId": user.id if user else "",
+        "appId": app_id,
+        "appDisplayName": app_display_name,
+        "ipAddress": ip_address,
+        "clientAppUsed": client_app_used,
+        "correlationId": new_guid(),
+        "conditionalAccessStatus": "failure" if blocker == "conditional_access" else "notApplied",
+        "isInteractive": False,
+        "resourceDisplayName": EXCHANGE_ONLINE.display_name,
+        "resourceId": EXCHANGE_ONLINE.app_id,
+        "riskDetail": "none",
+        "riskLevelAggregated": "none",
+        "riskLevelDuringSignIn": "none",
+        "riskState": "none",
+        "riskEventTypes_v2": [],
+        "status": {"errorCode": code, "failureReason": reason, "additionalDetails": None},
+        "authenticationDetails": [],
+        "deviceDetail": {"deviceId": "", "displayName": "", "operatingSystem": "", "browser": "",
+                         "isCompliant": False, "isManaged": False, "trustType": ""},
+        "location": {"city": "", "state": "", "countryOrRegion": "", "geoCoordinates": {}},
+        "appliedConditionalAccessPolicies": [],
+    }
 
 
 @dataclass
@@ -182,6 +345,28 @@ class User:
         return any(SERVICE_PLANS[name][0] in MAILBOX_PLAN_IDS for name in self.licenses)
 
 
+# Every protocol switch of an Exchange Online authentication policy; a new policy has each one off.
+BASIC_AUTH_SWITCHES = tuple(f"AllowBasicAuth{protocol}" for protocol in (
+    "ActiveSync", "Autodiscover", "Imap", "Mapi", "OfflineAddressBook", "OutlookService", "Pop", "Powershell",
+    "ReportingWebServices", "Rpc", "Smtp", "WebServices"))
+
+
+def authentication_policy_settings(given: dict[str, Any] | None = None) -> dict[str, bool]:
+    """The full switch set of a policy: what ``given`` allows, every other protocol blocked."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(BASIC_AUTH_SWITCHES))
+    if unknown:
+        raise ValueError(f"unknown authentication policy switches {unknown}; known: {list(BASIC_AUTH_SWITCHES)}")
+    return {name: bool(given.get(name, False)) for name in BASIC_AUTH_SWITCHES}
+
+
+def orphaned_sid(identity: str) -> str:
+    """What a permission entry shows once the principal it named is gone: a SID nothing resolves."""
+    digest = hashlib.sha256(identity.lower().encode()).digest()
+    parts = [int.from_bytes(digest[index:index + 4], "big") for index in range(0, 16, 4)]
+    return "S-1-5-21-" + "-".join(str(part) for part in parts)
+
+
 @dataclass
 class ServicePrincipal:
     """An Exchange service principal (New-ServicePrincipal), the link between an Entra app and a mailbox."""
@@ -207,6 +392,12 @@ class Tenant:
     apps: dict[str, App] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)  # keyed by object id, in insertion order
     service_principals: list[ServicePrincipal] = field(default_factory=list)
+    # Entra ID P1 or P2: without it the sign-in log API refuses.
+    entra_id_premium: bool = True
+    # Graph signIn objects, oldest first (see sign_in_record).
+    sign_ins: list[dict[str, Any]] = field(default_factory=list)
+    # When each app role assignment was made (assignment id -> createdDateTime); seeded grants have none.
+    app_role_assigned_at: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.domains:
@@ -249,6 +440,23 @@ class Tenant:
                 return principal
         return None
 
+    def add_sign_in(self, record: dict[str, Any]) -> None:
+        self.sign_ins.append(record)
+        if len(self.sign_ins) > MAX_SIGN_INS:
+            del self.sign_ins[: len(self.sign_ins) - MAX_SIGN_INS]
+
+    def owns_domain_of(self, address: str) -> bool:
+        domain = address.rpartition("@")[2].strip().lower()
+        return bool(domain) and domain in (name.lower() for name in self.domains)
+
+    def directory_object_ids(self) -> set[str]:
+        """Every object id Entra ID knows in this tenant: users, app registrations, service principals."""
+        ids = {user.id.lower() for user in self.users.values()}
+        for app in self.apps.values():
+            ids.update((app.object_id.lower(), app.service_principal_id.lower()))
+        ids.update(resource_service_principal_id(self, resource).lower() for resource in RESOURCE_APPLICATIONS)
+        return ids
+
     def matches(self, tenant_ref: str) -> bool:
         ref = tenant_ref.lower()
         return ref == self.id.lower() or ref in (domain.lower() for domain in self.domains)
@@ -259,6 +467,11 @@ class Tenant:
         data["users"] = [asdict(user) for user in self.users.values()]
         data["service_principals"] = [asdict(sp) for sp in self.service_principals]
         return data
+
+
+def resource_service_principal_id(tenant: Tenant, resource: ResourceApplication) -> str:
+    """The object id of a first-party application's service principal in ``tenant``."""
+    return derived_id("resource-service-principal", tenant.id, resource.app_id)
 
 
 class TenantStore:

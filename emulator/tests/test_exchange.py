@@ -213,6 +213,8 @@ def test_service_principals(emulator, http, token, run):
 
 
 def test_mailbox_and_recipient_permissions(emulator, http, token, run):
+    with emulator.store.lock:
+        emulator.store.behaviour["mailbox_permission_user"] = "identity"
     run("New-ServicePrincipal", {"AppId": APP_ID, "ObjectId": SP_OBJECT_ID})
     [granted] = run("Add-MailboxPermission", {"Identity": "notify@contoso.com", "User": SP_OBJECT_ID,
                                               "AccessRights": "FullAccess", "InheritanceType": "All",

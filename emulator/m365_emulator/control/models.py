@@ -10,13 +10,17 @@ from ..state import DEFAULT_BEHAVIOUR, App, User
 
 # Fields the control API may set; the rest (ids, nested collections) have their own endpoints or are fixed.
 TENANT_FIELDS = {"name", "domains", "security_defaults_enabled", "transport_smtp_auth_disabled",
-                 "default_authentication_policy", "authentication_policies", "conditional_access_policies"}
+                 "default_authentication_policy", "authentication_policies", "conditional_access_policies",
+                 "entra_id_premium"}
 USER_FIELDS = {field.name for field in dataclasses.fields(User)} - {"id"}
 APP_FIELDS = {field.name for field in dataclasses.fields(App)} - {"client_id"}
 BEHAVIOUR_CHOICES = {
     "set_response": ("empty", "object"),
     "exchange_paging": ("follow", "expire", "warning"),
     "unlicensed_reply": ("credentials", "criteria"),
+    "sign_in_client_app": ("Authenticated SMTP", "SMTP"),
+    "mailbox_permission_user": ("display_name", "identity", "app_id"),
+    "authentication_policy_shows": ("name", "distinguished_name"),
 }
 
 

@@ -15,12 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
-from ..state import ServicePrincipal, Tenant, TenantStore, User
-from .errors import (ALREADY_EXISTS_TYPE, COMMAND_NOT_FOUND_TYPE, ERR_ALREADY_EXISTS, VALIDATION_TYPE, CmdletError,
-                     binding_error, not_found)
-from .objects import (authentication_policy_object, cas_mailbox_object, directory_server, mailbox_object,
-                      mailbox_permission_object, organization_config_object, recipient_permission_object,
-                      service_principal_object, transport_config_object, user_object)
+from ..state import (BASIC_AUTH_SWITCHES, ServicePrincipal, Tenant, TenantStore, User, authentication_policy_settings,
+                     orphaned_sid)
+from .errors import (ALREADY_EXISTS_TYPE, COMMAND_NOT_FOUND_TYPE, ERR_ALREADY_EXISTS, ERR_INVALID,
+                     INVALID_ARGUMENT_TYPE, VALIDATION_TYPE, CmdletError, binding_error, not_found)
+from .objects import (authentication_policy_dn, authentication_policy_object, cas_mailbox_object, directory_server,
+                      exchange_guid, mailbox_object, mailbox_permission_object, organization_config_object,
+                      recipient_permission_object, service_principal_object, transport_config_object, user_object)
 from .parameters import Parameter, bind
 
 DEFAULT_RESULT_SIZE = 1000
@@ -36,8 +37,17 @@ INHERITANCE_TYPES = ("None", "All", "Descendents", "SelfAndChildren", "Children"
 SELF_TRUSTEE = "NT AUTHORITY\\SELF"
 
 IDENTITY = Parameter("Identity", "string")
+MANDATORY_IDENTITY = Parameter("Identity", "string", mandatory=True)
 RESULT_SIZE = Parameter("ResultSize", "result_size")
+# Accepted and not acted on: through the REST transport nothing prompts, whatever Confirm says.
 CONFIRM = Parameter("Confirm", "bool")
+POLICY_SWITCHES = tuple(Parameter(name, "bool") for name in BASIC_AUTH_SWITCHES)
+
+
+def ace_absent_warning(identity: str, trustee: str) -> str:
+    """What Exchange writes when asked to remove a permission that is not there (a warning, not an error)."""
+    return (f"Can't remove the access control entry on the object \"{identity}\" for account \"{trustee}\" because "
+            "the ACE doesn't exist on the object.")
 
 
 # -- paging --------------------------------------------------------------------------------------------------
@@ -135,6 +145,8 @@ class Listing:
 class Outcome:
     value: list[dict[str, Any]] | Listing
     wrote: bool = False
+    # Warnings of a cmdlet that answers a plain list (a Listing carries its own).
+    warnings: list[str] = field(default_factory=list)
 
 
 class Invocation:
@@ -255,9 +267,14 @@ class Invocation:
 
         return Outcome(self.recipients(mailbox_object, mailboxes_only=True, match=match))
 
+    @property
+    def policy_shows(self) -> str:
+        return str(self.store.behaviour.get("authentication_policy_shows", "name"))
+
     @cmdlet("Get-User", IDENTITY, RESULT_SIZE)
     def get_user(self) -> Outcome:
-        return Outcome(self.recipients(user_object, mailboxes_only=False))
+        shows = self.policy_shows
+        return Outcome(self.recipients(lambda tenant, user: user_object(tenant, user, shows), mailboxes_only=False))
 
     @cmdlet("Set-User", Parameter("Identity", "string", mandatory=True),
             Parameter("AuthenticationPolicy", "string", nullable=True), CONFIRM, writes=True)
@@ -271,19 +288,22 @@ class Invocation:
             policy = self.resolve_policy(self.bound["AuthenticationPolicy"])
             wrote = user.authentication_policy != policy
             user.authentication_policy = policy
-        return self.set_reply(user_object(self.tenant, user), wrote)
+        return self.set_reply(user_object(self.tenant, user, self.policy_shows), wrote)
 
     def resolve_policy(self, name: str | None) -> str | None:
+        """An authentication policy by name, distinguished name or Guid; None clears an assignment."""
         if name is None or name == "":
             return None
+        wanted = name.strip().lower()
         for known in self.tenant.authentication_policies:
-            if known.lower() == name.lower():
+            if wanted in (known.lower(), authentication_policy_dn(self.tenant, known).lower(),
+                          exchange_guid(self.tenant.id, "authentication-policy", known)):
                 return known
         raise not_found(name, self.server)
 
     @cmdlet("Get-OrganizationConfig")
     def get_organization_config(self) -> Outcome:
-        return Outcome([organization_config_object(self.tenant)])
+        return Outcome([organization_config_object(self.tenant, self.policy_shows)])
 
     @cmdlet("Set-OrganizationConfig", Parameter("DefaultAuthenticationPolicy", "string", nullable=True), CONFIRM,
             writes=True)
@@ -293,16 +313,70 @@ class Invocation:
             policy = self.resolve_policy(self.bound["DefaultAuthenticationPolicy"])
             wrote = self.tenant.default_authentication_policy != policy
             self.tenant.default_authentication_policy = policy
-        return self.set_reply(organization_config_object(self.tenant), wrote)
+        return self.set_reply(organization_config_object(self.tenant, self.policy_shows), wrote)
+
+    def policy_object(self, name: str) -> dict[str, Any]:
+        return authentication_policy_object(self.tenant, name, self.tenant.authentication_policies[name])
 
     @cmdlet("Get-AuthenticationPolicy", IDENTITY)
     def get_authentication_policy(self) -> Outcome:
-        policies = self.tenant.authentication_policies
         if "Identity" in self.bound:
             names = [self.resolve_policy(self.bound["Identity"])]
         else:
-            names = list(policies)
-        return Outcome([authentication_policy_object(self.tenant, name, policies[name]) for name in names])
+            names = list(self.tenant.authentication_policies)
+        return Outcome([self.policy_object(name) for name in names if name is not None])
+
+    @cmdlet("New-AuthenticationPolicy", Parameter("Name", "string", mandatory=True), *POLICY_SWITCHES, CONFIRM,
+            writes=True)
+    def new_authentication_policy(self) -> Outcome:
+        name = self.bound["Name"].strip()
+        if not name:
+            raise binding_error("Cannot validate argument on parameter 'Name'. The argument is null or empty. "
+                                "Provide an argument that is not null or empty, and then try the command again.",
+                                VALIDATION_TYPE)
+        if any(known.lower() == name.lower() for known in self.tenant.authentication_policies):
+            raise CmdletError(ALREADY_EXISTS_TYPE, f"The authentication policy '{name}' already exists in "
+                                                   f"'{self.tenant.domains[0]}'. Choose another name.",
+                              ERR_ALREADY_EXISTS)
+        # Every protocol is blocked unless the command allows it.
+        self.tenant.authentication_policies[name] = authentication_policy_settings(
+            {key: value for key, value in self.bound.items() if key in BASIC_AUTH_SWITCHES})
+        # New-* prints the object it made, unlike Set-*.
+        return Outcome([self.policy_object(name)], wrote=True)
+
+    @cmdlet("Set-AuthenticationPolicy", MANDATORY_IDENTITY, *POLICY_SWITCHES, CONFIRM, writes=True)
+    def set_authentication_policy(self) -> Outcome:
+        name = self.resolve_policy(self.bound["Identity"])
+        assert name is not None
+        settings = self.tenant.authentication_policies[name]
+        wrote = False
+        for key in BASIC_AUTH_SWITCHES:
+            if key in self.bound:
+                wrote = wrote or settings.get(key, False) != self.bound[key]
+                settings[key] = self.bound[key]
+        return self.set_reply(self.policy_object(name), wrote)
+
+    @cmdlet("Remove-AuthenticationPolicy", MANDATORY_IDENTITY, CONFIRM, writes=True)
+    def remove_authentication_policy(self) -> Outcome:
+        name = self.resolve_policy(self.bound["Identity"])
+        assert name is not None
+        if self.tenant.default_authentication_policy == name:
+            raise CmdletError(INVALID_ARGUMENT_TYPE, f"The authentication policy '{name}' is the organization's "
+                                                     "default authentication policy and can't be removed. Change "
+                                                     "it with Set-OrganizationConfig -DefaultAuthenticationPolicy "
+                                                     "first.", ERR_INVALID)
+        # The emulator's choice (the service's behaviour is not documented): a policy that users are assigned
+        # is not removed, so that no user keeps a policy that no longer exists.
+        assigned = [user.user_principal_name for user in self.tenant.users.values()
+                    if user.authentication_policy == name]
+        if assigned:
+            shown = ", ".join(assigned[:5]) + (f" and {len(assigned) - 5} more" if len(assigned) > 5 else "")
+            raise CmdletError(INVALID_ARGUMENT_TYPE, f"The authentication policy '{name}' is assigned to "
+                                                     f"{len(assigned)} user(s) ({shown}) and can't be removed. "
+                                                     "Assign them another policy (Set-User -AuthenticationPolicy) "
+                                                     "first.", ERR_INVALID)
+        del self.tenant.authentication_policies[name]
+        return Outcome([], wrote=True)
 
     @cmdlet("New-ServicePrincipal", Parameter("AppId", "guid", mandatory=True),
             Parameter("ObjectId", "guid", mandatory=True), Parameter("DisplayName", "string"), CONFIRM, writes=True)
@@ -320,14 +394,67 @@ class Invocation:
         # New-* prints the object it made, unlike Set-*.
         return Outcome([service_principal_object(principal)], wrote=True)
 
+    def service_principal(self, identity: str) -> ServicePrincipal:
+        principal = self.tenant.find_service_principal(identity)
+        if principal is None:
+            raise not_found(identity, self.server)
+        return principal
+
     @cmdlet("Get-ServicePrincipal", IDENTITY)
     def get_service_principal(self) -> Outcome:
         if "Identity" in self.bound:
-            principal = self.tenant.find_service_principal(self.bound["Identity"])
-            if principal is None:
-                raise not_found(self.bound["Identity"], self.server)
-            return Outcome([service_principal_object(principal)])
+            return Outcome([service_principal_object(self.service_principal(self.bound["Identity"]))])
         return Outcome([service_principal_object(p) for p in self.tenant.service_principals])
+
+    @cmdlet("Set-ServicePrincipal", MANDATORY_IDENTITY, Parameter("DisplayName", "string"), CONFIRM, writes=True)
+    def set_service_principal(self) -> Outcome:
+        principal = self.service_principal(self.bound["Identity"])
+        wrote = False
+        if "DisplayName" in self.bound:
+            wrote = principal.display_name != self.bound["DisplayName"]
+            principal.display_name = self.bound["DisplayName"]
+        return self.set_reply(service_principal_object(principal), wrote)
+
+    @cmdlet("Remove-ServicePrincipal", MANDATORY_IDENTITY, CONFIRM, writes=True)
+    def remove_service_principal(self) -> Outcome:
+        principal = self.service_principal(self.bound["Identity"])
+        self.tenant.service_principals.remove(principal)
+        # As in Exchange, permissions that named the principal stay on the mailboxes as orphaned entries (a SID
+        # nothing resolves): they grant nothing, also not to a service principal made again for the same app.
+        orphan = orphaned_sid(principal.identity)
+        for user in self.tenant.users.values():
+            for entry in user.mailbox_permissions:
+                if self.names(entry.get("user", ""), principal):
+                    entry["user"] = orphan
+            user.send_as = [orphan if self.names(trustee, principal) else trustee for trustee in user.send_as]
+        return Outcome([], wrote=True)
+
+    @staticmethod
+    def names(stored: str, principal: ServicePrincipal) -> bool:
+        return stored.lower() in (principal.identity.lower(), principal.app_id.lower(), principal.object_id.lower())
+
+    def shown_trustee(self, stored: str) -> str:
+        """A mailbox permission's User as Get-MailboxPermission shows it: a user's UPN, or for a service principal
+        what the behaviour switch mailbox_permission_user says (display_name, identity or app_id)."""
+        principal = self.tenant.find_service_principal(stored)
+        if principal is None:
+            return stored
+        shows = self.store.behaviour.get("mailbox_permission_user", "display_name")
+        if shows == "app_id":
+            return principal.app_id
+        if shows == "identity":
+            return principal.identity
+        return principal.display_name or principal.identity
+
+    def removable_trustee(self, identity: str, stored: list[str]) -> str:
+        """The trustee a Remove-* names: a known principal, or the text of an entry nothing resolves any more."""
+        try:
+            return self.trustee(identity)
+        except CmdletError:
+            match = next((name for name in stored if name.lower() == identity.strip().lower()), None)
+            if match is None:
+                raise
+            return match
 
     @cmdlet("Add-MailboxPermission", Parameter("Identity", "string", mandatory=True),
             Parameter("User", "string", mandatory=True),
@@ -356,14 +483,36 @@ class Invocation:
             RESULT_SIZE)
     def get_mailbox_permission(self) -> Outcome:
         user = self.mailbox(self.bound["Identity"])
-        rows = [mailbox_permission_object(user, SELF_TRUSTEE, ["FullAccess, ReadPermission"])]
-        for entry in user.mailbox_permissions:
-            rows.append(mailbox_permission_object(user, entry["user"], entry.get("access_rights", []),
-                                                  entry.get("inheritance_type", "All")))
+        entries = user.mailbox_permissions
+        rows = []
         if "User" in self.bound:
-            wanted = self.bound["User"]
-            rows = [row for row in rows if row["User"] != SELF_TRUSTEE and self.trustee_matches(row["User"], wanted)]
+            entries = [entry for entry in entries if self.trustee_matches(entry.get("user", ""), self.bound["User"])]
+        else:
+            rows.append(mailbox_permission_object(user, SELF_TRUSTEE, ["FullAccess, ReadPermission"]))
+        for entry in entries:
+            rows.append(mailbox_permission_object(user, self.shown_trustee(entry["user"]),
+                                                  entry.get("access_rights", []), entry.get("inheritance_type", "All")))
         return Outcome(rows)
+
+    @cmdlet("Remove-MailboxPermission", Parameter("Identity", "string", mandatory=True),
+            Parameter("User", "string", mandatory=True),
+            Parameter("AccessRights", "rights", mandatory=True, choices=MAILBOX_RIGHTS),
+            Parameter("InheritanceType", "string", choices=INHERITANCE_TYPES), Parameter("Deny", "bool"),
+            CONFIRM, writes=True)
+    def remove_mailbox_permission(self) -> Outcome:
+        user = self.mailbox(self.bound["Identity"])
+        trustee = self.removable_trustee(self.bound["User"], [entry.get("user", "") for entry in
+                                                               user.mailbox_permissions])
+        entry = next((e for e in user.mailbox_permissions if self.trustee_matches(e.get("user", ""), trustee)), None)
+        held = [right for right in self.bound["AccessRights"] if entry is not None and right in entry["access_rights"]]
+        if not held:
+            # Exchange warns and succeeds when the permission is not there; the warning is all a caller sees.
+            return Outcome([], warnings=[ace_absent_warning(user.alias, self.bound["User"])])
+        assert entry is not None
+        entry["access_rights"] = [right for right in entry["access_rights"] if right not in held]
+        if not entry["access_rights"]:
+            user.mailbox_permissions.remove(entry)
+        return Outcome([], wrote=True)
 
     @cmdlet("Add-RecipientPermission", Parameter("Identity", "string", mandatory=True),
             Parameter("Trustee", "string", mandatory=True),
@@ -400,6 +549,19 @@ class Invocation:
         if limit is not None and len(keys) > limit:
             keys, warnings = keys[:limit], [MORE_RESULTS_WARNING]
         return Outcome(Listing(keys, render, warnings))
+
+    @cmdlet("Remove-RecipientPermission", Parameter("Identity", "string", mandatory=True),
+            Parameter("Trustee", "string", mandatory=True),
+            Parameter("AccessRights", "rights", mandatory=True, choices=RECIPIENT_RIGHTS),
+            Parameter("Deny", "bool"), CONFIRM, writes=True)
+    def remove_recipient_permission(self) -> Outcome:
+        user = self.mailbox(self.bound["Identity"])
+        trustee = self.removable_trustee(self.bound["Trustee"], user.send_as)
+        kept = [existing for existing in user.send_as if not self.trustee_matches(existing, trustee)]
+        if len(kept) == len(user.send_as):
+            return Outcome([], warnings=[ace_absent_warning(user.alias, self.bound["Trustee"])])
+        user.send_as = kept
+        return Outcome([], wrote=True)
 
 
 def run_cmdlet(store: TenantStore, tenant: Tenant, name: str, parameters: dict[str, Any]) -> Outcome:

@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from typing import Any
 
-from ..state import ServicePrincipal, Tenant, User
+from ..state import BASIC_AUTH_SWITCHES, ServicePrincipal, Tenant, User
 
 COLLECTION_OF_STRING = "#Collection(String)"
 EXCHANGE_OBJECT_GUID_NAMESPACE = uuid.UUID("5b0b9c4e-2f1d-4a57-9f0e-6c3a1d2e7b88")
@@ -112,7 +112,21 @@ def mailbox_object(tenant: Tenant, user: User) -> dict[str, Any]:
     })
 
 
-def user_object(tenant: Tenant, user: User) -> dict[str, Any]:
+def authentication_policy_dn(tenant: Tenant, name: str) -> str:
+    """Where Exchange Online keeps an authentication policy: the tenant's configuration unit."""
+    return (f"CN={name},CN=Auth Policies,CN=Configuration,CN={tenant.domains[0]},CN=ConfigurationUnits,"
+            "DC=EURPRD10,DC=PROD,DC=OUTLOOK,DC=COM")
+
+
+def policy_reference(tenant: Tenant, name: str | None, shows: str) -> str | None:
+    """An authentication policy as Get-User and Get-OrganizationConfig show it: ``shows`` is "name" or
+    "distinguished_name" (behaviour switch authentication_policy_shows)."""
+    if name is None or shows != "distinguished_name":
+        return name
+    return authentication_policy_dn(tenant, name)
+
+
+def user_object(tenant: Tenant, user: User, policy_shows: str = "name") -> dict[str, Any]:
     recipient_type = "UserMailbox" if user.has_mailbox else "User"
     return annotate({
         **_recipient_base(tenant, user),
@@ -120,7 +134,7 @@ def user_object(tenant: Tenant, user: User) -> dict[str, Any]:
         "WindowsEmailAddress": user.primary_smtp_address if user.has_mailbox else "",
         "RecipientType": recipient_type,
         "RecipientTypeDetails": user.recipient_type_details if user.has_mailbox else "User",
-        "AuthenticationPolicy": user.authentication_policy,
+        "AuthenticationPolicy": policy_reference(tenant, user.authentication_policy, policy_shows),
         "AccountDisabled": False,
         "IsDirSynced": False,
         "SKUAssigned": user.has_mailbox_license,
@@ -130,16 +144,16 @@ def user_object(tenant: Tenant, user: User) -> dict[str, Any]:
 
 
 def authentication_policy_object(tenant: Tenant, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    guid = exchange_guid(tenant.id, "authentication-policy", name)
     properties: dict[str, Any] = {
         "Identity": name,
         "Name": name,
-        "DistinguishedName": _distinguished_name(tenant, name),
-        "Guid": exchange_guid(tenant.id, "authentication-policy", name),
+        "Id": guid,
+        "DistinguishedName": authentication_policy_dn(tenant, name),
+        "Guid": guid,
     }
-    for protocol in ("ActiveSync", "Autodiscover", "Imap", "Mapi", "OfflineAddressBook", "OutlookService", "Pop",
-                     "Reporting", "Rest", "Rpc", "Smtp", "Web", "WebServices", "Powershell"):
-        key = f"AllowBasicAuth{protocol}"
-        # Exchange creates policies with every protocol blocked; the seed only lists what it allows.
+    for key in BASIC_AUTH_SWITCHES:
+        # A policy blocks every protocol it does not say it allows.
         properties[key] = bool(settings.get(key, False))
     properties["WhenChanged"] = SEEN_AT
     properties["WhenCreated"] = SEEN_AT
@@ -203,12 +217,12 @@ def transport_config_object(tenant: Tenant) -> dict[str, Any]:
     })
 
 
-def organization_config_object(tenant: Tenant) -> dict[str, Any]:
+def organization_config_object(tenant: Tenant, policy_shows: str = "name") -> dict[str, Any]:
     return annotate({
         "Identity": tenant.domains[0],
         "Name": tenant.domains[0],
         "DisplayName": tenant.name,
-        "DefaultAuthenticationPolicy": tenant.default_authentication_policy,
+        "DefaultAuthenticationPolicy": policy_reference(tenant, tenant.default_authentication_policy, policy_shows),
         "OAuth2ClientProfileEnabled": True,
         "IsDehydrated": False,
         "AcceptedDomains": list(tenant.domains),

@@ -142,7 +142,7 @@ class ExchangeService(Service):
                 return Response(error.status, error_body(request, error))
             request.log["wrote"] = outcome.wrote
             if isinstance(outcome.value, list):
-                return Response(200, self.envelope(request, tenant_ref, outcome.value, []))
+                return Response(200, self.envelope(request, tenant_ref, outcome.value, outcome.warnings))
             return self.first_page(request, tenant, tenant_ref, name, parameters, outcome.value)
 
     def page_size(self, request: Request) -> int:

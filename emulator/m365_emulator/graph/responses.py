@@ -1,5 +1,5 @@
 """Microsoft Graph on the wire (v1.0 and beta): security defaults, per-user MFA, users, directory roles,
-Conditional Access and ``$batch``.
+Conditional Access, service principals and their app role assignments, sign-in logs and ``$batch``.
 
 Every handler authenticates with ``identity.authorize`` and checks its own application permission, so a
 missing permission gives Graph's 403 exactly where Graph would give it.
@@ -11,6 +11,7 @@ import base64
 import copy
 import json
 import random
+import uuid
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,7 +29,12 @@ USERS_PAGE_MAX = 999
 INSUFFICIENT_PRIVILEGES = "Insufficient privileges to complete the operation."
 # Top-level segments Graph knows; used only to name the failing segment of an unknown path the way Graph does.
 KNOWN_ROOT_SEGMENTS = {"users", "policies", "identity", "$batch", "me", "groups", "organization", "domains",
-                       "applications", "servicePrincipals", "directoryRoles", "subscribedSkus", "reports"}
+                       "applications", "servicePrincipals", "directoryRoles", "subscribedSkus", "reports",
+                       "auditLogs"}
+SERVICE_PRINCIPAL_TYPE = "microsoft.graph.servicePrincipal"
+SIGN_INS_PAGE_MAX = 1000
+NON_PREMIUM = ("Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+               "Neither tenant is B2C or tenant doesn't have premium license")
 
 
 def ok(body: Any, status: int = 200) -> Response:
@@ -54,13 +60,32 @@ def require(request: Request, claims: Claims, *, any_of: tuple[str, ...] = (),
                                     f"{INSUFFICIENT_PRIVILEGES} The application needs {needed}."))
 
 
+def not_found(request: Request, identity: str) -> HttpError:
+    return HttpError(odata_error(
+        request, 404, "Request_ResourceNotFound",
+        f"Resource '{identity}' does not exist or one of its queried reference-property objects are not present."))
+
+
 def find_user(request: Request, tenant: Tenant, identity: str) -> User:
     user = models.find_user(tenant, identity)
     if user is None:
-        raise HttpError(odata_error(
-            request, 404, "Request_ResourceNotFound",
-            f"Resource '{identity}' does not exist or one of its queried reference-property objects are not present."))
+        raise not_found(request, identity)
     return user
+
+
+def find_principal(request: Request, tenant: Tenant, object_id: str) -> models.Principal:
+    principal = models.find_service_principal(tenant, object_id)
+    if principal is None:
+        raise not_found(request, object_id)
+    return principal
+
+
+def alternate_key(request: Request, raw: str) -> str:
+    """The value of ``(appId='...')``: quoted, as OData writes a string key."""
+    if len(raw) < 2 or raw[0] != "'" or raw[-1] != "'":
+        raise bad_request(request, f"Bad Request - Error in query syntax: the key value {raw} must be quoted.",
+                          "Request_BadRequest")
+    return raw[1:-1].replace("''", "'")
 
 
 def select(request: Request, known: tuple[str, ...], type_name: str) -> list[str] | None:
@@ -88,20 +113,73 @@ def project(user: User, names: list[str] | None) -> dict[str, Any]:
 
 
 def encode_skiptoken(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+    return encode_cursor("offset", str(offset))
 
 
 def decode_skiptoken(request: Request, token: str | None) -> int:
     if not token:
         return 0
+    number = decode_cursor(request, token, "offset")
+    if not number.isdigit():
+        raise bad_request(request, "The $skiptoken is not valid.", "Request_BadRequest")
+    return int(number)
+
+
+def encode_cursor(kind: str, value: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(request: Request, token: str, kind: str) -> str:
+    """What ``encode_cursor(kind, ...)`` put in a ``$skiptoken``; 400 for anything else."""
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        kind, _, number = text.partition(":")
-        if kind == "offset" and number.isdigit():
-            return int(number)
     except ValueError:
-        pass
-    raise bad_request(request, "The $skiptoken is not valid.", "Request_BadRequest")
+        text = ""
+    found, separator, value = text.partition(":")
+    if found != kind or not separator:
+        raise bad_request(request, "The $skiptoken is not valid.", "Request_BadRequest")
+    return value
+
+
+def page_size(request: Request, default: int, maximum: int) -> int:
+    text = request.args.get("$top", str(default))
+    if not text.isdigit() or not 1 <= int(text) <= maximum:
+        raise bad_request(request, f"Invalid page size specified: '{text}'. Must be between 1 and {maximum} "
+                                   "inclusive.", "Request_UnsupportedQuery")
+    return int(text)
+
+
+def next_link(request: Request, version: str, path: str, token: str, *kept: str) -> str:
+    """An absolute link to the next page: the same query options, a new ``$skiptoken``."""
+    query = {name: request.args[name] for name in kept if name in request.args}
+    query["$skiptoken"] = token
+    return f"{request.origin}/{version}/{path}?" + urlencode(query, quote_via=quote, safe="$,")
+
+
+def offset_page(request: Request, version: str, path: str, items: list[Any], default: int,
+                maximum: int) -> dict[str, Any]:
+    """One page of ``items`` by ``$top``/``$skiptoken``: ``{"value": [...]}`` and a nextLink when more follow."""
+    top = page_size(request, default, maximum)
+    offset = decode_skiptoken(request, request.args.get("$skiptoken"))
+    body: dict[str, Any] = {"value": items[offset:offset + top]}
+    if offset + top < len(items):
+        body["@odata.nextLink"] = next_link(request, version, path, encode_skiptoken(offset + top),
+                                            "$filter", "$select", "$top")
+    return body
+
+
+def filter_of(request: Request, fields: dict[str, models.FilterField], type_name: str) -> Any:
+    text = request.args.get("$filter")
+    if text is None:
+        return None
+    try:
+        return models.parse_filter(text, fields, type_name)
+    except models.FilterError as exc:
+        raise bad_request(request, str(exc), exc.code) from None
+
+
+def projected(properties: dict[str, Any], names: list[str] | None) -> dict[str, Any]:
+    return {name: properties[name] for name in names} if names else properties
 
 
 class GraphService(Service):
@@ -205,25 +283,12 @@ class GraphService(Service):
         require(request, claims, any_of=models.USER_READ)
         reject_unsupported_options(request, ("$select", "$top", "$skiptoken"))
         names = select(request, models.USER_PROPERTIES, "microsoft.graph.user")
-        top_text = request.args.get("$top", str(USERS_PAGE_SIZE))
-        if not top_text.isdigit() or not 1 <= int(top_text) <= USERS_PAGE_MAX:
-            raise bad_request(request, f"Invalid page size specified: '{top_text}'. Must be between 1 and "
-                                       f"{USERS_PAGE_MAX} inclusive.", "Request_UnsupportedQuery")
-        top = int(top_text)
-        offset = decode_skiptoken(request, request.args.get("$skiptoken"))
         with self.emulator.store.lock:
-            users = list(claims.tenant.users.values())
-            page = [project(user, names) for user in users[offset:offset + top]]
-            more = offset + top < len(users)
+            page = offset_page(request, version, "users", list(claims.tenant.users.values()), USERS_PAGE_SIZE,
+                               USERS_PAGE_MAX)
+            page["value"] = [project(user, names) for user in page["value"]]
         shape = f"users({','.join(names)})" if names else "users"
-        body: dict[str, Any] = {"@odata.context": self.context(request, version, shape), "value": page}
-        if more:
-            query = {"$top": str(top), "$skiptoken": encode_skiptoken(offset + top)}
-            if names:
-                query["$select"] = ",".join(names)
-            body["@odata.nextLink"] = (f"{request.origin}/{version}/users?"
-                                       + urlencode(query, quote_via=quote, safe="$,"))
-        return ok(body)
+        return ok({"@odata.context": self.context(request, version, shape), **page})
 
     # -- directory role membership -------------------------------------------------------------------
     def transitive_member_of(self, request: Request, version: str, user: str) -> Response:
@@ -278,9 +343,195 @@ class GraphService(Service):
                     return ok({"@odata.context": self.context(request, version,
                                                               "identity/conditionalAccess/policies/$entity"),
                                **copy.deepcopy(candidate)})
-        raise HttpError(odata_error(request, 404, "Request_ResourceNotFound",
-                                    f"Resource '{policy}' does not exist or one of its queried "
-                                    "reference-property objects are not present."))
+        raise not_found(request, policy)
+
+    # -- service principals and app registrations ----------------------------------------------------
+    def list_service_principals(self, request: Request, version: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.APPLICATION_READ)
+        reject_unsupported_options(request, ("$filter", "$select", "$top", "$skiptoken"))
+        names = select(request, models.SERVICE_PRINCIPAL_PROPERTIES, SERVICE_PRINCIPAL_TYPE)
+        predicate = filter_of(request, models.SERVICE_PRINCIPAL_FILTER, SERVICE_PRINCIPAL_TYPE)
+        with self.emulator.store.lock:
+            found = [principal.properties(claims.tenant) for principal in models.service_principals(claims.tenant)]
+        found = [projected(properties, names) for properties in found if predicate is None or predicate(properties)]
+        page = offset_page(request, version, "servicePrincipals", found, 100, 999)
+        return ok({"@odata.context": self.context(request, version, "servicePrincipals"), **page})
+
+    def get_service_principal(self, request: Request, version: str, principal: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.APPLICATION_READ)
+        return self.service_principal_reply(request, version, claims,
+                                             lambda tenant: models.find_service_principal(tenant, principal),
+                                             principal)
+
+    def get_service_principal_by_app_id(self, request: Request, version: str, app_ref: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.APPLICATION_READ)
+        app_id = alternate_key(request, app_ref)
+        return self.service_principal_reply(request, version, claims,
+                                             lambda tenant: models.service_principal_by_app_id(tenant, app_id),
+                                             f"servicePrincipals(appId='{app_id}')")
+
+    def service_principal_reply(self, request: Request, version: str, claims: Claims,
+                                find: Any, identity: str) -> Response:
+        reject_unsupported_options(request, ("$select",))
+        names = select(request, models.SERVICE_PRINCIPAL_PROPERTIES, SERVICE_PRINCIPAL_TYPE)
+        with self.emulator.store.lock:
+            principal = find(claims.tenant)
+            if principal is None:
+                raise not_found(request, identity)
+            properties = projected(principal.properties(claims.tenant), names)
+        return ok({"@odata.context": self.context(request, version, "servicePrincipals/$entity"), **properties})
+
+    def list_applications(self, request: Request, version: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.APPLICATION_READ)
+        reject_unsupported_options(request, ("$filter", "$select", "$top", "$skiptoken"))
+        names = select(request, models.APPLICATION_PROPERTIES, "microsoft.graph.application")
+        predicate = filter_of(request, models.SERVICE_PRINCIPAL_FILTER, "microsoft.graph.application")
+        with self.emulator.store.lock:
+            found = [models.application_properties(claims.tenant, app) for app in claims.tenant.apps.values()]
+        found = [projected(properties, names) for properties in found if predicate is None or predicate(properties)]
+        page = offset_page(request, version, "applications", found, 100, 999)
+        return ok({"@odata.context": self.context(request, version, "applications"), **page})
+
+    def get_application_by_app_id(self, request: Request, version: str, app_ref: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.APPLICATION_READ)
+        reject_unsupported_options(request, ("$select",))
+        names = select(request, models.APPLICATION_PROPERTIES, "microsoft.graph.application")
+        app_id = alternate_key(request, app_ref)
+        with self.emulator.store.lock:
+            app = next((app for app in claims.tenant.apps.values() if app.client_id.lower() == app_id.lower()), None)
+            if app is None:
+                raise not_found(request, f"applications(appId='{app_id}')")
+            properties = projected(models.application_properties(claims.tenant, app), names)
+        return ok({"@odata.context": self.context(request, version, "applications/$entity"), **properties})
+
+    # -- app role assignments (admin consent of application permissions) ----------------------------
+    # appRoleAssignedTo lists and changes the assignments of a resource's roles; appRoleAssignments those a
+    # client holds. Both views are the same assignments.
+    def list_app_role_assigned_to(self, request: Request, version: str, principal: str) -> Response:
+        return self.list_assignments(request, version, principal, "appRoleAssignedTo")
+
+    def list_app_role_assignments(self, request: Request, version: str, principal: str) -> Response:
+        return self.list_assignments(request, version, principal, "appRoleAssignments")
+
+    def list_assignments(self, request: Request, version: str, principal: str, relation: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.APP_ROLE_ASSIGNMENT_READ)
+        reject_unsupported_options(request, ("$top", "$skiptoken"))
+        with self.emulator.store.lock:
+            tenant = claims.tenant
+            owner = find_principal(request, tenant, principal)
+            found = [assignment.properties(tenant) for assignment in self.assignments_of(tenant, owner, relation)]
+        page = offset_page(request, version, f"servicePrincipals/{owner.id}/{relation}", found, 100, 999)
+        return ok({"@odata.context": self.context(request, version, f"servicePrincipals('{owner.id}')/{relation}"),
+                   **page})
+
+    @staticmethod
+    def assignments_of(tenant: Tenant, owner: models.Principal, relation: str) -> list[models.Assignment]:
+        side = "resource" if relation == "appRoleAssignedTo" else "principal"
+        return [assignment for assignment in models.assignments(tenant) if getattr(assignment, side).id == owner.id]
+
+    def add_app_role_assigned_to(self, request: Request, version: str, principal: str) -> Response:
+        return self.add_assignment(request, version, principal, "appRoleAssignedTo")
+
+    def add_app_role_assignment(self, request: Request, version: str, principal: str) -> Response:
+        return self.add_assignment(request, version, principal, "appRoleAssignments")
+
+    def add_assignment(self, request: Request, version: str, principal: str, relation: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.APP_ROLE_ASSIGNMENT_WRITE)
+        data = self.json_object(request)
+        fields = {}
+        for name in ("principalId", "resourceId", "appRoleId"):
+            value = data.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise bad_request(request, f"Property '{name}' is required and must be a non-empty string.",
+                                  "Request_BadRequest")
+            try:
+                fields[name] = str(uuid.UUID(value))
+            except ValueError:
+                raise bad_request(request, f"Invalid value specified for property '{name}' of resource "
+                                           "'AppRoleAssignment'.", "Request_BadRequest") from None
+        unknown = sorted(set(data) - {"principalId", "resourceId", "appRoleId", "@odata.type"})
+        if unknown:
+            raise bad_request(request, f"Property '{unknown[0]}' does not exist on type "
+                                       "'microsoft.graph.appRoleAssignment' or is read-only.", "Request_BadRequest")
+        with self.emulator.store.lock:
+            tenant = claims.tenant
+            owner = find_principal(request, tenant, principal)
+            # The URL names one end of the assignment; the body must name the same object there.
+            own_field = "resourceId" if relation == "appRoleAssignedTo" else "principalId"
+            if fields[own_field].lower() != owner.id.lower():
+                raise bad_request(request, f"The {own_field} in the request body must be the service principal "
+                                           f"'{owner.id}' of the request URL.", "Request_BadRequest")
+            client = find_principal(request, tenant, fields["principalId"])
+            resource = find_principal(request, tenant, fields["resourceId"])
+            role = resource.resource.role(fields["appRoleId"]) if resource.resource else None
+            if role is None:
+                raise bad_request(request, f"Permission being assigned was not found on application "
+                                           f"'{resource.app_id}'.", "Request_BadRequest")
+            if client.app is None:
+                raise bad_request(request, f"The principal '{client.id}' cannot be assigned app roles here.",
+                                  "Request_BadRequest")
+            assignment = models.Assignment(client, resource, role)
+            if any(existing.id == assignment.id for existing in models.assignments(tenant)):
+                raise bad_request(request, "Permission being assigned already exists on the object.",
+                                  "Request_BadRequest")
+            models.grant(tenant, assignment)
+            body = assignment.properties(tenant)
+        request.log["wrote"] = True
+        shape = f"servicePrincipals('{owner.id}')/{relation}/$entity"
+        return ok({"@odata.context": self.context(request, version, shape), **body}, 201)
+
+    def remove_app_role_assigned_to(self, request: Request, version: str, principal: str,
+                                    assignment: str) -> Response:
+        return self.remove_assignment(request, principal, assignment, "appRoleAssignedTo")
+
+    def remove_app_role_assignment(self, request: Request, version: str, principal: str,
+                                   assignment: str) -> Response:
+        return self.remove_assignment(request, principal, assignment, "appRoleAssignments")
+
+    def remove_assignment(self, request: Request, principal: str, assignment: str, relation: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.APP_ROLE_ASSIGNMENT_WRITE)
+        with self.emulator.store.lock:
+            tenant = claims.tenant
+            owner = find_principal(request, tenant, principal)
+            found = next((candidate for candidate in self.assignments_of(tenant, owner, relation)
+                          if candidate.id == assignment), None)
+            if found is None:
+                raise not_found(request, assignment)
+            models.revoke(tenant, found)
+        request.log["wrote"] = True
+        return Response(204)
+
+    # -- sign-in logs --------------------------------------------------------------------------------
+    def list_sign_ins(self, request: Request, version: str) -> Response:
+        claims = self.authorized(request)
+        require(request, claims, any_of=models.SIGN_IN_READ)
+        if not claims.tenant.entra_id_premium:
+            raise HttpError(odata_error(request, 403, *NON_PREMIUM))
+        reject_unsupported_options(request, ("$filter", "$top", "$skiptoken"))
+        top = page_size(request, SIGN_INS_PAGE_MAX, SIGN_INS_PAGE_MAX)
+        predicate = filter_of(request, models.SIGN_IN_FILTER, "microsoft.graph.signIn")
+        before = None
+        if "$skiptoken" in request.args:
+            created, _, record_id = decode_cursor(request, request.args["$skiptoken"], "before").partition("|")
+            before = (created, record_id)
+        with self.emulator.store.lock:
+            found = models.sign_ins_newest_first(claims.tenant, predicate, before)
+            page = copy.deepcopy(found[:top])
+        body: dict[str, Any] = {"@odata.context": self.context(request, version, "auditLogs/signIns"), "value": page}
+        if len(found) > top:
+            # The cursor names the last entry sent, so sign-ins written meanwhile never shift a later page.
+            last = models.sign_in_order(page[-1])
+            body["@odata.nextLink"] = next_link(request, version, "auditLogs/signIns",
+                                                encode_cursor("before", "|".join(last)), "$filter", "$top")
+        return ok(body)
 
     # -- $batch --------------------------------------------------------------------------------------
     def batch(self, request: Request, version: str) -> Response:

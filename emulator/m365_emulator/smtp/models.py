@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from ..state import ServicePrincipal, Tenant, TenantStore, User
+from ..state import App, ServicePrincipal, Tenant, TenantStore, User, sign_in_record
 
 SEND_AS_APP = "SMTP.SendAsApp"
 MAX_MESSAGE_SIZE = 157286400
@@ -160,9 +160,9 @@ def _basic_blocker(name: str, store: TenantStore, tenant: Tenant, user: User, pa
 def evaluate_basic(store: TenantStore, login: str, password: str) -> Decision:
     """AUTH LOGIN/PLAIN: the first blocker in ``behaviour["blocker_order"]`` that applies answers."""
     with store.lock:
-        if store.behaviour.get("basic_auth_retired"):
-            return Decision(*BASIC_RETIRED, blocker="basic_auth_retired")
         tenant, user = find_login(store, login)
+        if store.behaviour.get("basic_auth_retired"):
+            return Decision(*BASIC_RETIRED, blocker="basic_auth_retired", tenant=tenant, user=user)
         if tenant is None or user is None:
             return Decision(*CREDENTIALS, blocker="credentials")
         configured = store.behaviour.get("blocker_order")
@@ -195,6 +195,17 @@ def has_full_access(tenant: Tenant, user: User, principal: ServicePrincipal) -> 
                for entry in user.mailbox_permissions)
 
 
+def names_other_object(tenant: Tenant, app: App, principal: ServicePrincipal) -> bool:
+    """Whether an Exchange service principal was made from another directory object than the app's enterprise
+    application, typically the app registration's object id (Exchange accepts any object id at
+    New-ServicePrincipal and only the sign-in fails).
+
+    An object id that names nothing in the directory is let through: hand-built test tenants use made-up ids.
+    """
+    wanted = principal.object_id.lower()
+    return wanted != app.service_principal_id.lower() and wanted in tenant.directory_object_ids()
+
+
 def evaluate_oauth(store: TenantStore, login: str, claims: Any) -> Decision:
     """AUTH XOAUTH2 with an app-only token whose checked claims are ``claims`` (None: the token was rejected).
 
@@ -213,6 +224,9 @@ def evaluate_oauth(store: TenantStore, login: str, claims: Any) -> Decision:
         principal = _principal_for(tenant, claims.app.client_id)
         if principal is None:
             return Decision(*OAUTH_REJECTED, blocker="service_principal", tenant=tenant, user=user)
+        if names_other_object(tenant, claims.app, principal):
+            return Decision(*OAUTH_REJECTED, blocker="service_principal_object_id", tenant=tenant, user=user,
+                            principal=principal)
         if not has_full_access(tenant, user, principal):
             return Decision(*OAUTH_REJECTED, blocker="full_access", tenant=tenant, user=user, principal=principal)
         configured = store.behaviour.get("blocker_order")
@@ -223,6 +237,22 @@ def evaluate_oauth(store: TenantStore, login: str, claims: Any) -> Decision:
             if reply is not None:
                 return Decision(*reply, blocker=name, tenant=tenant, user=user, principal=principal)
         return Decision(*AUTH_OK, tenant=tenant, user=user, principal=principal)
+
+
+def record_sign_in(store: TenantStore, login: str, decision: Decision, address: str, app: App | None = None) -> None:
+    """Write the Entra sign-in log entry of one AUTH attempt (``app``: the app of an XOAUTH2 token) in the tenant
+    of the mailbox, or of the login's domain when no such user exists; an unknown domain is nobody's log."""
+    with store.lock:
+        tenant = decision.tenant or next((candidate for candidate in store.tenants
+                                          if candidate.owns_domain_of(login)), None)
+        if tenant is None:
+            return
+        user = decision.user or tenant.find_user(login)
+        blocker = decision.blocker
+        if blocker == "credentials" and user is None:
+            blocker = "unknown_user"
+        tenant.add_sign_in(sign_in_record(login, user=user, app=app, ip_address=address, blocker=blocker,
+                                          client_app_used=str(store.behaviour.get("sign_in_client_app"))))
 
 
 def parse_xoauth2(blob: bytes) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from ..core import HttpError, make_request
 from ..identity import Claims, authorize
 from .models import (FRONTEND, MAX_MESSAGE_SIZE, NOT_AUTHENTICATED, OAUTH_REJECTED, SEND_AS_DENIED,
                      UNRECOGNIZED_MECHANISM, Authenticated, Decision, evaluate_basic, evaluate_oauth, may_send_as,
-                     parse_xoauth2, record_message)
+                     parse_xoauth2, record_message, record_sign_in)
 
 LOG = logging.getLogger("m365_emulator.smtp")
 
@@ -85,7 +85,11 @@ class SubmissionHandler:
     def refusal(self, code: int, text: str) -> str:
         return f"{code} {text} {_suffix(self.frontend)}"
 
-    def answer(self, session: Any, decision: Decision, mechanism: str, login: str) -> AuthResult:
+    def answer(self, session: Any, decision: Decision, mechanism: str, login: str,
+               claims: Claims | None = None) -> AuthResult:
+        # Every attempt, accepted or refused, shows in the tenant's sign-in logs.
+        peer = session.peer[0] if session.peer else ""
+        record_sign_in(self.emulator.store, login, decision, peer, getattr(claims, "app", None))
         if decision.succeeded:
             session.refused_auth = None
             who = Authenticated(tenant_id=decision.tenant.id, user_id=decision.user.id, login=login,
@@ -133,7 +137,8 @@ class SubmissionHandler:
         except (binascii.Error, ValueError, UnicodeDecodeError):
             return self.refuse(server.session, *OAUTH_REJECTED)
         claims = self.verify(token)
-        return self.answer(server.session, evaluate_oauth(self.emulator.store, login, claims), "XOAUTH2", login)
+        return self.answer(server.session, evaluate_oauth(self.emulator.store, login, claims), "XOAUTH2", login,
+                           claims)
 
     async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
