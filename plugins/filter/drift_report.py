@@ -32,6 +32,19 @@ options:
     description: When the report was made, ISO 8601 in UTC.
     type: str
     required: true
+  entries:
+    description:
+      - The tenant's mailbox entries, normalised (P(m365ops.smtp_auth.relay_mailboxes#filter)). Every present
+        C(basic) entry is listed in C(basic_auth_retirement) with the inventory change that moves it to OAuth.
+    type: list
+    elements: dict
+    default: []
+  usage:
+    description:
+      - The result of M(m365ops.smtp_auth.smtp_auth_usage_info) for the tenant, with the entries as its
+        C(declared); the report then has a C(usage) section. Omit it (or give an empty or skipped result) for no
+        such section.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -70,12 +83,54 @@ _value:
       description: The rows, as given.
       type: list
       elements: dict
+    basic_auth_retirement:
+      description:
+        - Present only when a present entry uses C(basic). C(date) (Microsoft turns Basic auth for SMTP AUTH off
+          by default at the end of December 2026), C(reply) (what those devices then get) and C(mailboxes), each
+          with C(mailbox) and C(inventory_change), the entry that moves it to OAuth.
+      type: dict
+    usage:
+      description:
+        - Present only when O(usage) is given. C(status) (V(read) or V(unknown)), C(reason) when unknown, C(days),
+          C(undeclared) (accounts that used SMTP AUTH and are not declared; each with C(user_principal_name),
+          C(sign_ins), C(last_sign_in), C(source_ips)) and C(unused) (declared present entries nobody used).
+      type: dict
 """
 
 from ansible.errors import AnsibleFilterError
 
 SCHEMA_VERSION = 1
 STATUSES = ("compliant", "drift", "changed", "error")
+# Exchange Team blog, 2026-01-27: Basic auth for SMTP AUTH is turned off by default for existing tenants at the
+# end of December 2026 (admins can turn it back on until the final removal in the second half of 2027).
+BASIC_AUTH_OFF_BY_DEFAULT = "2026-12-31"
+BASIC_AUTH_RETIRED_REPLY = "550 5.7.30 Basic authentication is not supported for Client Submission."
+
+
+def basic_auth_retirement(entries):
+    """Every present basic entry with the one-line inventory change that moves it to OAuth, or None."""
+    basic = [entry["upn"] for entry in entries or [] if entry.get("state") == "present" and entry.get("auth") == "basic"]
+    if not basic:
+        return None
+    return {
+        "date": BASIC_AUTH_OFF_BY_DEFAULT,
+        "reply": BASIC_AUTH_RETIRED_REPLY,
+        "mailboxes": [{"mailbox": upn, "inventory_change": "- {upn: %s, auth: oauth}" % upn} for upn in basic],
+    }
+
+
+def usage_section(usage, entries):
+    """The usage section from an smtp_auth_usage_info result: who uses SMTP AUTH undeclared, who is unused."""
+    if usage.get("status") != "read":
+        return {"status": "unknown", "reason": usage.get("reason") or usage.get("msg") or "the sign-in logs were "
+                "not read", "days": (usage.get("window") or {}).get("days")}
+    present = {entry["upn"].lower() for entry in entries or [] if entry.get("state") == "present"}
+    used = {str(account.get("user_principal_name")).lower() for account in usage.get("accounts") or []}
+    undeclared = [{key: account.get(key) for key in ("user_principal_name", "sign_ins", "last_sign_in", "source_ips")}
+                  for account in usage.get("accounts") or []
+                  if str(account.get("user_principal_name")).lower() not in present]
+    return {"status": "read", "days": (usage.get("window") or {}).get("days"), "undeclared": undeclared,
+            "unused": sorted(present - used)}
 
 
 def summarise(rows):
@@ -90,12 +145,12 @@ def summarise(rows):
     return summary
 
 
-def drift_report(rows, tenant, mode, generated_at):
+def drift_report(rows, tenant, mode, generated_at, entries=None, usage=None):
     """Return the report document of one tenant; see DOCUMENTATION."""
     if mode not in ("check", "apply"):
         raise AnsibleFilterError("drift_report: mode must be check or apply, got %r" % (mode,))
     rows = list(rows or [])
-    return {
+    report = {
         "schema_version": SCHEMA_VERSION,
         "tenant": tenant,
         "mode": mode,
@@ -103,6 +158,12 @@ def drift_report(rows, tenant, mode, generated_at):
         "summary": summarise(rows),
         "rows": rows,
     }
+    retirement = basic_auth_retirement(entries)
+    if retirement:
+        report["basic_auth_retirement"] = retirement
+    if usage and not usage.get("skipped"):
+        report["usage"] = usage_section(usage, entries)
+    return report
 
 
 class FilterModule:

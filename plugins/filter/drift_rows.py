@@ -22,10 +22,13 @@ options:
   _input:
     description:
       - The steps, in the order they ran. Each step is a dict with C(setting) (C(license),
-        C(security_defaults), C(org_smtp_auth), C(mailbox_smtp_auth) or C(per_user_mfa)), C(desired) (the
-        module's state word; not needed for C(license)), C(result) (the registered module result, or an empty
-        dict when the step did not run) and, for per-mailbox settings, C(mailboxes) (the user principal names
-        the step was asked about).
+        C(security_defaults), C(authentication_policy), C(org_smtp_auth), C(smtp_app_consent),
+        C(exchange_service_principal), C(mailbox_smtp_auth), C(mailbox_permission), C(user_authentication_policy)
+        or C(per_user_mfa)), C(desired) (the module's state word; the right for C(mailbox_permission), the policy
+        for C(user_authentication_policy); not needed for C(license)), C(result) (the registered module result,
+        or an empty dict when the step did not run) and, for per-mailbox settings, C(mailboxes) (the user
+        principal names the step was asked about). C(app_id) and C(policy) of a step name the relay app and the
+        authentication policy in the fixes.
       - A C(mailbox_smtp_auth) step may carry C(undeclared_desired) (default C(inherit)), what exclusive mode
         wants for undeclared mailboxes, and C(declared_elsewhere), mailboxes that exclusive mode reports as
         undeclared but that another step manages (retired mailboxes); their undeclared rows are left out.
@@ -40,6 +43,10 @@ options:
     description: Whether the results come from a check-mode run (changes are then C(drift), not C(changed)).
     type: bool
     default: false
+  auth_modes:
+    description: The authentication mode (C(basic) or C(oauth)) of each declared mailbox, by user principal name.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -65,6 +72,9 @@ _value:
     mailbox:
       description: The mailbox, or null for a tenant-wide setting.
       type: str
+    auth:
+      description: The mailbox's authentication mode as declared (C(basic) or C(oauth)), or null.
+      type: str
     setting:
       description: The setting checked.
       type: str
@@ -87,15 +97,43 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-TENANT_WIDE_SETTINGS = ("security_defaults", "org_smtp_auth")
-MAILBOX_SETTINGS = ("license", "mailbox_smtp_auth", "per_user_mfa")
+TENANT_WIDE_SETTINGS = ("security_defaults", "org_smtp_auth", "smtp_app_consent", "exchange_service_principal",
+                        "authentication_policy")
+MAILBOX_SETTINGS = ("license", "mailbox_smtp_auth", "per_user_mfa", "mailbox_permission", "user_authentication_policy")
 NOT_RUN_MESSAGE = "not checked: an earlier step failed"
 
 _CAS_VALUE = {"enabled": "$false", "disabled": "$true", "inherit": "$null"}
 
 
-def fix_for(setting, desired, mailbox=None, tenant=None):
+_REMOVE_RIGHTS = ("Remove-MailboxPermission -Identity {mailbox} -User {app_id} -AccessRights FullAccess "
+                  "-InheritanceType All -Confirm:$false; Remove-RecipientPermission -Identity {mailbox} -Trustee "
+                  "{app_id} -AccessRights SendAs -Confirm:$false")
+_OAUTH_FIXES = {
+    ("smtp_app_consent", "granted"): (
+        "Grant the app {app_id} the application permission SMTP.SendAsApp of Office 365 Exchange Online with admin "
+        "consent (Entra admin center: App registrations > API permissions; Microsoft Graph: POST "
+        "/v1.0/servicePrincipals/<its object id>/appRoleAssignments)"),
+    ("exchange_service_principal", "registered"): (
+        "New-ServicePrincipal -AppId {app_id} -ObjectId <object id of the app's enterprise application, not of its "
+        "app registration>"),
+    ("mailbox_permission", "FullAccess"): (
+        "Add-MailboxPermission -Identity {mailbox} -User <service principal of {app_id}> -AccessRights FullAccess"),
+    ("mailbox_permission", "SendAs"): (
+        "Add-RecipientPermission -Identity {mailbox} -Trustee <service principal of {app_id}> -AccessRights SendAs "
+        "-Confirm:$false"),
+    ("mailbox_permission", "none"): _REMOVE_RIGHTS,
+    ("authentication_policy", "allows_basic_smtp"): (
+        "New-AuthenticationPolicy -Name '{policy}' -AllowBasicAuthSmtp, or Set-AuthenticationPolicy -Identity "
+        "'{policy}' -AllowBasicAuthSmtp:$true"),
+}
+
+
+def fix_for(setting, desired, mailbox=None, tenant=None, app_id=None, policy=None):
     """The manual remedy an administrator can paste into a ticket: the cmdlet or Graph call the module makes."""
+    if (setting, desired) in _OAUTH_FIXES:
+        return _OAUTH_FIXES[(setting, desired)].format(mailbox=mailbox, app_id=app_id or "<app id>", policy=policy)
+    if setting == "user_authentication_policy":
+        return "Set-User -Identity %s -AuthenticationPolicy '%s'" % (mailbox, desired)
     if setting == "license":
         return ("Assign %s a licence that includes an Exchange Online mailbox plan (for example Exchange Online "
                 "Plan 1); Exchange Foundation alone is not a mailbox licence" % mailbox)
@@ -114,11 +152,31 @@ def fix_for(setting, desired, mailbox=None, tenant=None):
     return None
 
 
-def _row(tenant, mailbox, setting, desired, actual, status, message=None):
-    fix = None if status == "compliant" else fix_for(setting, desired, mailbox, tenant)
+def shown(setting, value):
+    """A setting's value as a report cell: rights and policies as words, the absence of a thing as ``none``."""
+    if setting == "smtp_app_consent" and value is not None:
+        value = value.get("granted") if isinstance(value, dict) else value
+        return "granted" if value else "not_granted"
+    if setting == "exchange_service_principal":
+        return "registered" if value else "not_registered"
+    if setting == "authentication_policy":
+        if not value:
+            return "missing"
+        return "allows_basic_smtp" if value.get("allow_basic_auth_smtp") else "blocks_basic_smtp"
+    if setting in ("mailbox_permission", "user_authentication_policy"):
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(item) for item in value) or "none"
+        return value or "none"
+    return value
+
+
+def _row(step, tenant, mailbox, setting, desired, actual, status, message=None):
+    fix = None if status == "compliant" else fix_for(setting, desired, mailbox, tenant, step.get("app_id"),
+                                                       step.get("policy"))
     return {
         "tenant": tenant,
         "mailbox": mailbox,
+        "auth": step["auth_modes"].get(str(mailbox).lower()) if mailbox else None,
         "setting": setting,
         "desired": desired,
         "actual": actual,
@@ -142,18 +200,18 @@ def _rows_for_license(tenant, step, result):
     mailboxes = step.get("mailboxes") or []
     if _not_run(result) or (result.get("failed") and not result.get("mailboxes")):
         message = NOT_RUN_MESSAGE if _not_run(result) else result.get("msg") or "the licence check failed"
-        return [_row(tenant, upn, "license", "licensed", None, "error", message) for upn in mailboxes]
+        return [_row(step, tenant, upn, "license", "licensed", None, "error", message) for upn in mailboxes]
     rows = []
     for item in result.get("mailboxes") or []:
         upn = item.get("identity") or item.get("user_principal_name")
         if not item.get("found", True):
-            rows.append(_row(tenant, upn, "license", "licensed", "not_found", "error",
+            rows.append(_row(step, tenant, upn, "license", "licensed", "not_found", "error",
                              "no user %s in tenant %s" % (upn, tenant)))
             rows[-1]["fix"] = "Correct the user principal name %s or create the mailbox" % upn
         elif item.get("licensed"):
-            rows.append(_row(tenant, upn, "license", "licensed", "licensed", "compliant"))
+            rows.append(_row(step, tenant, upn, "license", "licensed", "licensed", "compliant"))
         else:
-            rows.append(_row(tenant, upn, "license", "licensed", "unlicensed", "error",
+            rows.append(_row(step, tenant, upn, "license", "licensed", "unlicensed", "error",
                              "%s has no Exchange Online mailbox licence; SMTP AUTH cannot work for it" % upn))
     return rows
 
@@ -162,11 +220,11 @@ def _rows_for_tenant_setting(tenant, step, result, check_mode):
     setting = step["setting"]
     desired = step.get("desired")
     if _not_run(result):
-        return [_row(tenant, None, setting, desired, None, "error", NOT_RUN_MESSAGE)]
+        return [_row(step, tenant, None, setting, desired, None, "error", NOT_RUN_MESSAGE)]
     if result.get("failed"):
-        return [_row(tenant, None, setting, desired, result.get("before"), "error",
+        return [_row(step, tenant, None, setting, desired, shown(setting, result.get("before")), "error",
                      result.get("msg") or "the %s step failed" % setting)]
-    return [_row(tenant, None, setting, desired, result.get("before"),
+    return [_row(step, tenant, None, setting, desired, shown(setting, result.get("before")),
                  _status(result.get("changed"), check_mode))]
 
 
@@ -175,11 +233,11 @@ def _rows_for_mailbox_setting(tenant, step, result, check_mode):
     desired = step.get("desired")
     mailboxes = step.get("mailboxes") or []
     if _not_run(result):
-        return [_row(tenant, upn, setting, desired, None, "error", NOT_RUN_MESSAGE) for upn in mailboxes]
+        return [_row(step, tenant, upn, setting, desired, None, "error", NOT_RUN_MESSAGE) for upn in mailboxes]
     items = result.get("results") or []
     if result.get("failed") and not items:
         message = result.get("msg") or "the %s step failed" % setting
-        return [_row(tenant, upn, setting, desired, None, "error", message) for upn in mailboxes]
+        return [_row(step, tenant, upn, setting, desired, None, "error", message) for upn in mailboxes]
     declared_elsewhere = {str(upn).lower() for upn in step.get("declared_elsewhere") or []}
     rows = []
     for item in items:
@@ -189,21 +247,21 @@ def _rows_for_mailbox_setting(tenant, step, result, check_mode):
         # Exclusive mode returns undeclared mailboxes too; what is wanted for them is step["undeclared_desired"].
         wanted = step.get("undeclared_desired", "inherit") if item.get("undeclared") else desired
         if item.get("found") is False:
-            row = _row(tenant, upn, setting, wanted, None, "error",
+            row = _row(step, tenant, upn, setting, wanted, None, "error",
                        item.get("msg") or "no mailbox %s in tenant %s" % (upn, tenant))
             row["fix"] = "Correct the user principal name %s or create the mailbox" % upn
         elif item.get("failed"):
-            row = _row(tenant, upn, setting, wanted, item.get("before"), "error",
+            row = _row(step, tenant, upn, setting, wanted, shown(setting, item.get("before")), "error",
                        item.get("msg") or "the %s step failed for %s" % (setting, upn))
         else:
-            row = _row(tenant, upn, setting, wanted, item.get("before"), _status(item.get("changed"), check_mode))
+            row = _row(step, tenant, upn, setting, wanted, shown(setting, item.get("before")), _status(item.get("changed"), check_mode))
             if item.get("undeclared"):
                 row["message"] = "not declared in the inventory (exclusive mode)"
         rows.append(row)
     return rows
 
 
-def drift_rows(steps, tenant, check_mode=False):
+def drift_rows(steps, tenant, check_mode=False, auth_modes=None):
     """Return the report rows for one tenant; see DOCUMENTATION."""
     if not isinstance(steps, (list, tuple)):
         raise AnsibleFilterError("drift_rows expects a list of steps, got %s" % type(steps).__name__)
@@ -213,6 +271,7 @@ def drift_rows(steps, tenant, check_mode=False):
             raise AnsibleFilterError("drift_rows: each step needs a 'setting', got %r" % (step,))
         setting = step["setting"]
         result = step.get("result") or {}
+        step = dict(step, auth_modes={str(upn).lower(): mode for upn, mode in (auth_modes or {}).items()})
         if result.get("skipped"):
             continue
         if setting == "license":

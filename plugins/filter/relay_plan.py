@@ -14,10 +14,17 @@ description:
   - The plan is a dict from step name to step, in the order the steps run. A step that is switched off, or has
     no mailbox to act on, is left out. The role's tasks run a step when its name is in the plan, and the report
     turns every step of the plan into rows, so a step in the plan whose result is missing was not reached.
-  - "Steps, in order: V(license) (licence check of the present basic mailboxes), V(security_defaults) (off),
-    V(org_smtp_auth) (on), V(retired_mailbox_smtp_auth) (SMTP AUTH off for absent mailboxes; before the next
-    step, so that exclusive mode does not see a retired mailbox as undeclared), V(mailbox_smtp_auth) (SMTP AUTH
-    on for present basic mailboxes, and exclusive mode) and V(per_user_mfa) (off)."
+  - "Steps, in order: V(license) (licence check of the present mailboxes), V(security_defaults) (off; only when
+    a present mailbox uses C(basic)), V(basic_auth_policy) and V(basic_auth_policy_users) (an authentication
+    policy that allows basic SMTP AUTH, assigned to the present C(basic) mailboxes; only with O(basic_auth_policy)),
+    V(org_smtp_auth) (on), V(smtp_app_consent), V(exchange_service_principal) (the relay app consented to
+    C(SMTP.SendAsApp) and registered in Exchange; only when a present mailbox uses C(oauth)), V(full_access) and
+    V(send_as) (the relay app's rights on the present C(oauth) mailboxes, Send As where the entry asks),
+    V(retired_permissions) (those rights taken away from absent C(oauth) mailboxes),
+    V(retired_mailbox_smtp_auth) (SMTP AUTH off for absent mailboxes; before the next step, so that exclusive
+    mode does not see a retired mailbox as undeclared), V(mailbox_smtp_auth) (SMTP AUTH on for present
+    mailboxes, and exclusive mode) and V(per_user_mfa) (off; present C(basic) mailboxes)."
+  - Security defaults and per-user MFA are never planned for C(oauth) mailboxes, which they do not block.
 positional: _input
 options:
   _input:
@@ -51,6 +58,16 @@ options:
         runs even without a present mailbox, to set undeclared ones back to C(inherit).
     type: bool
     default: false
+  oauth_app_id:
+    description:
+      - The application (client) id of the relay app that C(oauth) mailboxes authenticate with
+        (C(relay_accounts_oauth_app.app_id)). Required when an entry uses C(oauth).
+    type: str
+  basic_auth_policy:
+    description:
+      - The name of an authentication policy that allows basic SMTP AUTH, to assign to the present C(basic)
+        mailboxes (C(relay_accounts_basic_auth_policy)); empty plans no such step.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -90,6 +107,16 @@ _value:
     register:
       description: The name of the variable the role registers the step's result in.
       type: str
+    app_id:
+      description: For the OAuth steps, the relay app's application (client) id.
+      type: str
+    policy:
+      description: For the authentication policy steps, the policy's name.
+      type: str
+    access_rights:
+      description: For V(full_access), V(send_as) and V(retired_permissions), the rights granted or taken away.
+      type: list
+      elements: str
     exclusive:
       description: For V(mailbox_smtp_auth), whether undeclared mailboxes are reported and set back.
       type: bool
@@ -124,7 +151,8 @@ def _switched_on(**switches):
 
 
 def relay_plan(entries, check_license=True, disable_security_defaults=True, enable_org_smtp_auth=False,
-               enable_mailbox_smtp_auth=True, disable_per_user_mfa=True, exclusive=False):
+               enable_mailbox_smtp_auth=True, disable_per_user_mfa=True, exclusive=False, oauth_app_id=None,
+               basic_auth_policy=None):
     """Return the plan of one tenant; see DOCUMENTATION."""
     if not isinstance(entries, (list, tuple)) or not all(
             isinstance(entry, Mapping) and {"upn", "auth", "state"} <= set(entry) for entry in entries):
@@ -132,20 +160,46 @@ def relay_plan(entries, check_license=True, disable_security_defaults=True, enab
     on = _switched_on(check_license=check_license, disable_security_defaults=disable_security_defaults,
                       enable_org_smtp_auth=enable_org_smtp_auth, enable_mailbox_smtp_auth=enable_mailbox_smtp_auth,
                       disable_per_user_mfa=disable_per_user_mfa, exclusive=exclusive)
-    basic = [entry["upn"] for entry in entries if entry["state"] == "present" and entry["auth"] == "basic"]
-    absent = [entry["upn"] for entry in entries if entry["state"] == "absent"]
+
+    def upns(state, auth=None, send_as=None):
+        return [entry["upn"] for entry in entries if entry["state"] == state and auth in (None, entry["auth"])
+                and send_as in (None, bool(entry.get("send_as")))]
+
+    basic, oauth, present, absent = upns("present", "basic"), upns("present", "oauth"), upns("present"), upns("absent")
+    retired_oauth = upns("absent", "oauth")
+    if (oauth or retired_oauth) and not oauth_app_id:
+        raise AnsibleFilterError("relay_plan: oauth mailboxes need oauth_app_id (relay_accounts_oauth_app.app_id)")
+    app = {"app_id": oauth_app_id}
+    policy = {"policy": basic_auth_policy}
 
     steps = []
-    if on["check_license"] and basic:
-        steps.append(_step("license", "license", "licensed", basic, "license"))
+    if on["check_license"] and present:
+        steps.append(_step("license", "license", "licensed", present, "license"))
     if on["disable_security_defaults"] and basic:
         steps.append(_step("security_defaults", "security_defaults", "disabled", [], "security_defaults"))
+    if basic_auth_policy and basic:
+        steps.append(_step("basic_auth_policy", "authentication_policy", "allows_basic_smtp", [],
+                           "basic_auth_policy", **policy))
+        steps.append(_step("basic_auth_policy_users", "user_authentication_policy", basic_auth_policy, basic,
+                           "basic_auth_policy_users", **policy))
     if on["enable_org_smtp_auth"]:
         steps.append(_step("org_smtp_auth", "org_smtp_auth", "enabled", [], "org_smtp_auth"))
+    if oauth:
+        steps.append(_step("smtp_app_consent", "smtp_app_consent", "granted", [], "smtp_app_consent", **app))
+        steps.append(_step("exchange_service_principal", "exchange_service_principal", "registered", [],
+                           "exchange_service_principal", **app))
+        steps.append(_step("full_access", "mailbox_permission", "FullAccess", oauth, "full_access",
+                           access_rights=["FullAccess"], **app))
+    if upns("present", "oauth", True):
+        steps.append(_step("send_as", "mailbox_permission", "SendAs", upns("present", "oauth", True), "send_as",
+                           access_rights=["SendAs"], **app))
+    if retired_oauth:
+        steps.append(_step("retired_permissions", "mailbox_permission", "none", retired_oauth, "retired_permissions",
+                           access_rights=["FullAccess", "SendAs"], **app))
     if on["enable_mailbox_smtp_auth"] and absent:
         steps.append(_step("retired_mailbox_smtp_auth", "mailbox_smtp_auth", "disabled", absent, "retired"))
-    if on["enable_mailbox_smtp_auth"] and (basic or on["exclusive"]):
-        steps.append(_step("mailbox_smtp_auth", "mailbox_smtp_auth", "enabled", basic, "smtp_auth",
+    if on["enable_mailbox_smtp_auth"] and (present or on["exclusive"]):
+        steps.append(_step("mailbox_smtp_auth", "mailbox_smtp_auth", "enabled", present, "smtp_auth",
                            exclusive=on["exclusive"], declared_elsewhere=absent))
     if on["disable_per_user_mfa"] and basic:
         steps.append(_step("per_user_mfa", "per_user_mfa", "disabled", basic, "per_user_mfa"))

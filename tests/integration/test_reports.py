@@ -81,10 +81,24 @@ def test_junit_has_a_case_per_mailbox_and_setting_and_drift_fails(reports):
 def test_markdown_has_a_table_row_per_report_row(reports):
     markdown = (reports[0] / "contoso.md").read_text()
     document = json.loads((reports[0] / "contoso.json").read_text())
-    table_rows = [line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    main_table = markdown.split("| Mailbox | Auth |", 1)[1].split("\n\n", 1)[0]
+    table_rows = [line for line in main_table.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(table_rows) == len(document["rows"])
-    assert any(line.startswith("| scanner@contoso.com | mailbox_smtp_auth | enabled | disabled | **drift**")
+    assert any(line.startswith("| scanner@contoso.com | basic | mailbox_smtp_auth | enabled | disabled | **drift**")
                for line in table_rows)
+
+
+def test_every_basic_mailbox_is_flagged_with_the_change_to_oauth(reports):
+    document = json.loads((reports[0] / "contoso.json").read_text())
+    retirement = document["basic_auth_retirement"]
+    assert retirement["date"] == "2026-12-31" and "5.7.30" in retirement["reply"]
+    basic = sorted({row["mailbox"] for row in document["rows"] if row["auth"] == "basic"})
+    assert sorted(item["mailbox"] for item in retirement["mailboxes"]) == basic
+    assert {"mailbox": "scanner@contoso.com",
+            "inventory_change": "- {upn: scanner@contoso.com, auth: oauth}"} in retirement["mailboxes"]
+    markdown = (reports[0] / "contoso.md").read_text()
+    assert "Microsoft turns Basic auth for SMTP AUTH off by default on 2026-12-31" in markdown
+    assert "| scanner@contoso.com | `- {upn: scanner@contoso.com, auth: oauth}` |" in markdown
 
 
 def test_summary_line_per_tenant(reports):

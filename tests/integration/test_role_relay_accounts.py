@@ -117,12 +117,20 @@ def test_an_unlicensed_mailbox_stops_the_tenant_before_any_change(emulator, tmp_
     assert writes(emulator) == []
 
 
-def test_oauth_mailboxes_are_refused_by_name_before_any_request(emulator, tmp_path):
-    mailboxes = json.dumps({"relay_accounts_mailboxes": [
-        "scanner@contoso.com", {"upn": "notify@contoso.com", "auth": "oauth"}]})
-    code, output = run_playbook(tmp_path, "enable", "--limit", "contoso", "-e", mailboxes)
+@pytest.mark.parametrize("app, expected", [
+    (None, "relay_accounts_oauth_app.app_id is not set: the oauth mailboxes (notify@contoso.com) need"),
+    ({"app_id": "not-a-guid"}, "relay_accounts_oauth_app.app_id must be an application (client) id (a GUID), "
+                               "got not-a-guid"),
+    ({"app_id": "0d5c1b4a-3e2f-4a1b-9c8d-7e6f5a4b3c2d", "object_id": "x"},
+     "relay_accounts_oauth_app.object_id must be the object id (a GUID)"),
+])
+def test_oauth_mailboxes_without_a_good_relay_app_are_refused_before_any_request(emulator, tmp_path, app, expected):
+    variables = {"relay_accounts_mailboxes": ["scanner@contoso.com", {"upn": "notify@contoso.com", "auth": "oauth"}]}
+    if app is not None:
+        variables["relay_accounts_oauth_app"] = app
+    code, output = run_playbook(tmp_path, "enable", "--limit", "contoso", "-e", json.dumps(variables))
     assert code != 0
-    assert "auth 'oauth' is not supported" in output and "notify@contoso.com" in output
+    assert expected in " ".join(output.split()), output
     assert emulator.request_log == []
 
 
@@ -181,7 +189,7 @@ def test_bad_entries_are_printed_once_as_plain_lines(emulator, tmp_path):
     assert code != 0, output
     expected = [
         "Tenant contoso: relay_accounts_mailboxes must be fixed before anything is sent to the tenant:",
-        "- relay_accounts_mailboxes[1] (erp@contoso.com): unknown key(s) sate; allowed keys are upn, auth, state",
+        "- relay_accounts_mailboxes[1] (erp@contoso.com): unknown key(s) sate; allowed keys are upn, auth, state, send_as",
         "- relay_accounts_mailboxes[2]: must be a user principal name or a mapping, got a number",
         "- relay_accounts_mailboxes[3] (printer): 'printer' is not a valid user principal name "
         "(expected name@domain.tld)",

@@ -78,3 +78,39 @@ def test_junit_of_several_tenants():
 def test_junit_refuses_other_input():
     with pytest.raises(AnsibleFilterError, match="expects a report or a list"):
         drift_junit("contoso")
+
+
+def test_basic_entries_are_flagged_with_the_inventory_change_to_oauth():
+    entries = [{"upn": "scanner@contoso.com", "auth": "basic", "state": "present"},
+               {"upn": "old@contoso.com", "auth": "basic", "state": "absent"},
+               {"upn": "notify@contoso.com", "auth": "oauth", "state": "present"}]
+    report = drift_report(ROWS, tenant="contoso", mode="check", generated_at="2026-03-01T10:00:00Z", entries=entries)
+    assert report["basic_auth_retirement"] == {
+        "date": "2026-12-31",
+        "reply": "550 5.7.30 Basic authentication is not supported for Client Submission.",
+        "mailboxes": [{"mailbox": "scanner@contoso.com",
+                       "inventory_change": "- {upn: scanner@contoso.com, auth: oauth}"}]}
+    oauth_only = drift_report(ROWS, tenant="contoso", mode="check", generated_at="2026-03-01T10:00:00Z",
+                              entries=entries[2:])
+    assert "basic_auth_retirement" not in oauth_only
+
+
+def test_usage_names_undeclared_and_unused_accounts_or_says_unknown():
+    entries = [{"upn": "scanner@contoso.com", "auth": "basic", "state": "present"},
+               {"upn": "printer@contoso.com", "auth": "basic", "state": "present"}]
+    usage = {"status": "read", "window": {"days": 30}, "accounts": [
+        {"user_principal_name": "Scanner@contoso.com", "sign_ins": 4, "last_sign_in": "2026-11-20T08:00:00Z",
+         "source_ips": ["203.0.113.5"]},
+        {"user_principal_name": "legacy-relay@contoso.com", "sign_ins": 3, "last_sign_in": "2026-11-27T08:00:00Z",
+         "source_ips": ["203.0.113.10"], "failures": 0}]}
+    report = drift_report([], tenant="contoso", mode="check", generated_at="2026-03-01T10:00:00Z",
+                          entries=entries, usage=usage)
+    assert report["usage"] == {"status": "read", "days": 30, "unused": ["printer@contoso.com"], "undeclared": [
+        {"user_principal_name": "legacy-relay@contoso.com", "sign_ins": 3, "last_sign_in": "2026-11-27T08:00:00Z",
+         "source_ips": ["203.0.113.10"]}]}
+    unknown = drift_report([], tenant="contoso", mode="check", generated_at="2026-03-01T10:00:00Z", entries=entries,
+                           usage={"status": "unknown", "reason": "needs AuditLog.Read.All", "window": {"days": 30}})
+    assert unknown["usage"] == {"status": "unknown", "reason": "needs AuditLog.Read.All", "days": 30}
+    skipped = drift_report([], tenant="contoso", mode="check", generated_at="2026-03-01T10:00:00Z",
+                           entries=entries, usage={"skipped": True})
+    assert "usage" not in skipped

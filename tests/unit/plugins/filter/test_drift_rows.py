@@ -121,3 +121,31 @@ def test_steps_that_never_ran_are_errors_and_skipped_steps_give_nothing():
 def test_unknown_setting_is_refused():
     with pytest.raises(AnsibleFilterError, match="unknown setting 'smtp'"):
         drift_rows([{"setting": "smtp", "result": {"changed": False}}], "contoso")
+
+
+APP = "0d5c1b4a-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
+
+
+def test_oauth_steps_give_rows_with_the_auth_mode_and_a_fix_naming_the_app():
+    steps = [
+        {"setting": "smtp_app_consent", "desired": "granted", "app_id": APP,
+         "result": {"changed": True, "before": {"granted": False}}},
+        {"setting": "exchange_service_principal", "desired": "registered", "app_id": APP,
+         "result": {"changed": False, "before": {"app_id": APP}}},
+        {"setting": "mailbox_permission", "desired": "FullAccess", "app_id": APP, "mailboxes": ["notify@contoso.com"],
+         "result": {"changed": True, "results": [{"identity": "notify@contoso.com", "found": True, "before": [],
+                                                  "changed": True}]}},
+        {"setting": "user_authentication_policy", "desired": "Allow Basic SMTP", "mailboxes": ["alerts@contoso.com"],
+         "result": {"changed": True, "results": [{"identity": "alerts@contoso.com", "found": True,
+                                                  "before": "Block Basic SMTP", "changed": True}]}},
+    ]
+    rows = drift_rows(steps, tenant="contoso", check_mode=True,
+                      auth_modes={"notify@contoso.com": "oauth", "Alerts@contoso.com": "basic"})
+    assert [(row["mailbox"], row["auth"], row["actual"], row["status"]) for row in rows] == [
+        (None, None, "not_granted", "drift"), (None, None, "registered", "compliant"),
+        ("notify@contoso.com", "oauth", "none", "drift"), ("alerts@contoso.com", "basic", "Block Basic SMTP", "drift")]
+    assert APP in rows[0]["fix"] and "SMTP.SendAsApp" in rows[0]["fix"]
+    assert rows[1]["fix"] is None
+    assert rows[2]["fix"] == ("Add-MailboxPermission -Identity notify@contoso.com -User <service principal of %s> "
+                              "-AccessRights FullAccess" % APP)
+    assert rows[3]["fix"] == "Set-User -Identity alerts@contoso.com -AuthenticationPolicy 'Allow Basic SMTP'"

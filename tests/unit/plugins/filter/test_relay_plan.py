@@ -12,9 +12,12 @@ from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_mailboxes import
 from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_plan import relay_plan
 
 ENTRIES = relay_mailboxes(["scanner@contoso.com", "printer@contoso.com",
-                           {"upn": "old-copier@contoso.com", "state": "absent"},
-                           {"upn": "notify@contoso.com", "auth": "oauth"}])
+                           {"upn": "old-copier@contoso.com", "state": "absent"}])
 BASIC = ["scanner@contoso.com", "printer@contoso.com"]
+APP = "0d5c1b4a-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
+MIXED = ENTRIES + relay_mailboxes([{"upn": "notify@contoso.com", "auth": "oauth"},
+                                   {"upn": "erp-app@contoso.com", "auth": "oauth", "send_as": True},
+                                   {"upn": "old-app@contoso.com", "auth": "oauth", "state": "absent"}])
 
 
 def test_the_default_plan_runs_the_basic_steps_in_order():
@@ -37,9 +40,45 @@ def test_the_default_plan_runs_the_basic_steps_in_order():
                                     "mailboxes": BASIC, "register": "_relay_accounts_per_user_mfa"}
 
 
-def test_oauth_mailboxes_are_in_no_basic_step():
-    plan = relay_plan(ENTRIES)
-    assert all("notify@contoso.com" not in step["mailboxes"] for step in plan.values())
+def test_oauth_mailboxes_get_the_oauth_steps_and_no_basic_one():
+    plan = relay_plan(MIXED, oauth_app_id=APP)
+    assert list(plan) == ["license", "security_defaults", "smtp_app_consent", "exchange_service_principal",
+                          "full_access", "send_as", "retired_permissions", "retired_mailbox_smtp_auth",
+                          "mailbox_smtp_auth", "per_user_mfa"]
+    oauth = ["notify@contoso.com", "erp-app@contoso.com"]
+    assert plan["license"]["mailboxes"] == BASIC + oauth
+    assert plan["mailbox_smtp_auth"]["mailboxes"] == BASIC + oauth
+    assert plan["per_user_mfa"]["mailboxes"] == BASIC
+    assert plan["smtp_app_consent"] == {"step": "smtp_app_consent", "setting": "smtp_app_consent",
+                                        "desired": "granted", "mailboxes": [], "app_id": APP,
+                                        "register": "_relay_accounts_smtp_app_consent"}
+    assert plan["full_access"]["mailboxes"] == oauth and plan["full_access"]["access_rights"] == ["FullAccess"]
+    assert plan["send_as"]["mailboxes"] == ["erp-app@contoso.com"] and plan["send_as"]["access_rights"] == ["SendAs"]
+    assert plan["retired_permissions"]["mailboxes"] == ["old-app@contoso.com"]
+    assert plan["retired_permissions"]["access_rights"] == ["FullAccess", "SendAs"]
+    assert plan["retired_mailbox_smtp_auth"]["mailboxes"] == ["old-copier@contoso.com", "old-app@contoso.com"]
+
+
+def test_an_oauth_only_tenant_touches_neither_security_defaults_nor_mfa():
+    plan = relay_plan(relay_mailboxes(["notify@contoso.com"], "oauth"), oauth_app_id=APP)
+    assert list(plan) == ["license", "smtp_app_consent", "exchange_service_principal", "full_access",
+                          "mailbox_smtp_auth"]
+
+
+def test_oauth_mailboxes_need_the_relay_app():
+    with pytest.raises(AnsibleFilterError, match="relay_accounts_oauth_app.app_id"):
+        relay_plan(MIXED)
+
+
+def test_the_basic_auth_policy_is_planned_for_basic_mailboxes_only_when_named():
+    assert "basic_auth_policy" not in relay_plan(MIXED, oauth_app_id=APP)
+    plan = relay_plan(MIXED, oauth_app_id=APP, basic_auth_policy="Allow Basic SMTP")
+    assert list(plan)[:4] == ["license", "security_defaults", "basic_auth_policy", "basic_auth_policy_users"]
+    assert plan["basic_auth_policy"]["policy"] == "Allow Basic SMTP" and plan["basic_auth_policy"]["mailboxes"] == []
+    assert plan["basic_auth_policy_users"]["mailboxes"] == BASIC
+    assert plan["basic_auth_policy_users"]["desired"] == "Allow Basic SMTP"
+    oauth_only = relay_mailboxes(["notify@contoso.com"], "oauth")
+    assert "basic_auth_policy" not in relay_plan(oauth_only, oauth_app_id=APP, basic_auth_policy="Allow Basic SMTP")
 
 
 @pytest.mark.parametrize("switch, step", [
@@ -101,4 +140,10 @@ def test_every_plan_step_is_a_drift_rows_step():
     assert [row["setting"] for row in rows] == [
         "license", "license", "security_defaults", "org_smtp_auth", "mailbox_smtp_auth", "mailbox_smtp_auth",
         "mailbox_smtp_auth", "per_user_mfa", "per_user_mfa"]
+    assert {row["status"] for row in rows} == {"error"}
+    plan = relay_plan(MIXED, oauth_app_id=APP, basic_auth_policy="Allow Basic SMTP")
+    rows = drift_rows([dict(step, result={}) for step in plan.values()], tenant="contoso")
+    assert {row["setting"] for row in rows} >= {"smtp_app_consent", "exchange_service_principal",
+                                                "mailbox_permission", "authentication_policy",
+                                                "user_authentication_policy"}
     assert {row["status"] for row in rows} == {"error"}
