@@ -33,7 +33,7 @@ _PRINCIPAL_NAME_KEYS = ("Identity", "Name", "DisplayName", "ObjectId", "AppId", 
 
 
 def is_guid(value):
-    return isinstance(value, str) and bool(_GUID.match(value.strip()))
+    return isinstance(value, str) and bool(_GUID.match(value))
 
 
 # ---- the enterprise application and the app registration (Graph) ---------------------------------------

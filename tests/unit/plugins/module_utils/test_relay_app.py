@@ -18,7 +18,7 @@ NAMES = relay.principal_names(PRINCIPAL)
 
 
 @pytest.mark.parametrize("value, expected", [
-    (RELAY_APP, True), (RELAY_APP.upper(), True), (" %s " % RELAY_APP, True),
+    (RELAY_APP, True), (RELAY_APP.upper(), True), (" %s " % RELAY_APP, False),
     ("relay", False), (RELAY_APP[:-1], False), (RELAY_APP + "0", False), (None, False),
 ])
 def test_guids(value, expected):

@@ -93,21 +93,18 @@ def test_an_app_without_enterprise_application_is_named(scripted_module):
     assert "App %s has no enterprise application (service principal)" % RELAY_APP in str(missing.value)
 
 
-def test_permission_denied_on_the_write_names_the_write_permission(scripted_module):
+@pytest.mark.parametrize("denied, permission, operation", [
+    ("POST appRoleAssignments", "AppRoleAssignment.ReadWrite.All", "granting SMTP.SendAsApp to app"),
+    ("GET appRoleAssignments", "Application.Read.All", "reading the app role assignments of app"),
+])
+def test_permission_denied_names_the_permission_of_the_operation(scripted_module, denied, permission, operation):
     tenant = RelayTenant()
-    tenant.denied.add("POST appRoleAssignments")
-    with pytest.raises(PermissionDeniedError) as denied:
+    tenant.denied.add(denied)
+    with pytest.raises(PermissionDeniedError) as refused:
         run(scripted_module, tenant)
-    assert denied.value.permission == "AppRoleAssignment.ReadWrite.All"
-    assert "AppRoleAssignment.ReadWrite.All" in str(denied.value) and "granting SMTP.SendAsApp" in str(denied.value)
-
-
-def test_permission_denied_on_the_read_names_the_read_permission(scripted_module):
-    tenant = RelayTenant()
-    tenant.denied.add("GET appRoleAssignments")
-    with pytest.raises(PermissionDeniedError) as denied:
-        run(scripted_module, tenant)
-    assert denied.value.permission == "Application.Read.All"
+    assert refused.value.permission == permission
+    assert permission in str(refused.value) and operation in str(refused.value)
+    assert tenant.consented() == []
 
 
 def test_an_app_id_that_is_not_a_guid_is_refused_before_any_request(scripted_module):
