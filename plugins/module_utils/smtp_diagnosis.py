@@ -115,9 +115,14 @@ BLOCKERS = {
         "Get-AuthenticationPolicy AllowBasicAuthSmtp", REPLY_BASIC_DISABLED, BASIC,
         "The authentication policy that applies to the account (its own, or the organisation's default) has "
         "AllowBasicAuthSmtp false.",
-        "Assign the account an authentication policy with AllowBasicAuthSmtp true (Set-User -Identity {mailbox} "
-        "-AuthenticationPolicy <policy>), allow basic SMTP in the policy that applies, or move the device to OAuth "
-        "(XOAUTH2)."),
+        "Assign the account an authentication policy that allows basic SMTP (module user_authentication_policy "
+        "with users: [{mailbox}] and policy: <policy>; module authentication_policy with "
+        "allow_basic_auth_smtp: true makes one; or the role's relay_accounts_basic_auth_policy), or move the "
+        "device to OAuth (XOAUTH2), which authentication policies do not block.",
+        "user_authentication_policy", {"users": ["{mailbox}"], "policy": "<policy that allows basic SMTP>"},
+        ("relay_accounts_basic_auth_policy",),
+        alternative_module="authentication_policy",
+        alternative_arguments={"name": "<policy that applies>", "allow_basic_auth_smtp": True}),
     "conditional_access": _blocker(
         "Conditional Access policy", REPLY_CRITERIA, BASIC,
         "An enabled Conditional Access policy that includes the account blocks legacy authentication clients "
@@ -138,16 +143,36 @@ BLOCKERS = {
         "There is no mailbox (or no account) with this name in the tenant.",
         "Check the spelling of the user name the device uses (it must be the mailbox's user principal name); "
         "create the mailbox if it does not exist."),
+    # The OAuth blockers, in the order a token meets them: consent, Exchange registration, mailbox rights.
+    "no_smtp_send_as_app": _blocker(
+        "SMTP.SendAsApp (app role assignment on Office 365 Exchange Online)", REPLY_UNSUCCESSFUL, OAUTH,
+        "The app has no admin-consented SMTP.SendAsApp permission, so its token carries no SMTP role and Exchange "
+        "refuses it for every mailbox.",
+        "Grant the app {app_id} SMTP.SendAsApp with admin consent: module smtp_app_consent with app_id: {app_id} "
+        "(or the role's relay_accounts_oauth_app). Tokens issued before keep their old roles for up to an hour.",
+        "smtp_app_consent", {"app_id": "{app_id}", "state": "present"}, ("relay_accounts_oauth_app",)),
     "service_principal_not_registered": _blocker(
         "Get-ServicePrincipal", REPLY_UNSUCCESSFUL, OAUTH,
         "The app that requests the token is not registered in Exchange Online (New-ServicePrincipal), so Exchange "
         "does not accept its token for any mailbox.",
-        "Register the app in Exchange Online: New-ServicePrincipal -AppId <client id> -ObjectId <object id of the "
-        "app's enterprise application>, then grant it FullAccess on {mailbox}."),
+        "Register the app in Exchange Online: module exchange_service_principal with app_id: {app_id} (it looks up "
+        "the enterprise application's object id), then grant it FullAccess on {mailbox}.",
+        "exchange_service_principal", {"app_id": "{app_id}", "state": "present"}, ("relay_accounts_oauth_app",)),
+    "service_principal_wrong_object_id": _blocker(
+        "Get-ServicePrincipal ObjectId", REPLY_UNSUCCESSFUL, OAUTH,
+        "The app is registered in Exchange Online with an object id that is not its enterprise application's (the "
+        "app registration's object id is the classic mistake), so every token of the app fails.",
+        "Register it again with the enterprise application's object id: module exchange_service_principal with "
+        "app_id: {app_id} replaces the wrong registration.",
+        "exchange_service_principal", {"app_id": "{app_id}", "state": "present"}, ("relay_accounts_oauth_app",)),
     "no_full_access": _blocker(
         "Get-MailboxPermission FullAccess", REPLY_UNSUCCESSFUL, OAUTH,
         "The app's Exchange service principal has no FullAccess permission on the mailbox.",
-        "Grant it: Add-MailboxPermission -Identity {mailbox} -User <service principal> -AccessRights FullAccess."),
+        "Grant it: module mailbox_permission with mailboxes: [{mailbox}], trustee: {app_id} and access_rights: "
+        "[FullAccess] (or declare the mailbox with auth: oauth in the role's relay_accounts_mailboxes).",
+        "mailbox_permission", {"mailboxes": ["{mailbox}"], "trustee": "{app_id}", "access_rights": ["FullAccess"],
+                               "state": "present"},
+        ("relay_accounts_mailboxes", "relay_accounts_oauth_app")),
 }
 
 
@@ -192,13 +217,17 @@ REPLY_RULES = (
           cause="Microsoft refused SMTP AUTH for a reason this table does not know; the reply text says which.",
           fix="Run smtp_auth_info for the mailbox, which reads every setting that can refuse SMTP AUTH."),
     _rule("authentication_unsuccessful", REPLY_UNSUCCESSFUL, None,
-          ("service_principal_not_registered", "no_full_access"),
-          cause="The credentials were refused. With OAuth (XOAUTH2): the token is for the wrong audience, expired, "
-                "lacks SMTP.SendAsApp, the app is not registered in Exchange (New-ServicePrincipal) or has no "
-                "FullAccess on the mailbox. With a password: the user name or password is wrong.",
-          fix="OAuth: request the token for https://outlook.office365.com/.default with an app that has "
-              "SMTP.SendAsApp, is registered with New-ServicePrincipal and holds FullAccess on the mailbox "
-              "(New-ServicePrincipal, Add-MailboxPermission). Password: check the user name and password."),
+          ("no_smtp_send_as_app", "service_principal_not_registered", "service_principal_wrong_object_id",
+           "no_full_access"),
+          cause="The credentials were refused. With OAuth (XOAUTH2), in the order a token meets them: the app has no "
+                "admin-consented SMTP.SendAsApp (or the token is for the wrong audience or expired), it is not "
+                "registered in Exchange (New-ServicePrincipal) or registered with its app registration's object id "
+                "instead of its enterprise application's, or it has no FullAccess on the mailbox. With a password: "
+                "the user name or password is wrong.",
+          fix="OAuth: request the token for https://outlook.office365.com/.default; then modules smtp_app_consent, "
+              "exchange_service_principal and mailbox_permission (FullAccess) fix the three app settings, and "
+              "smtp_auth_info with auth: oauth says which one is missing. Password: check the user name and "
+              "password."),
     _rule("client_not_authenticated", REPLY_NOT_AUTHENTICATED, other_replies=(REPLY_NOT_AUTHENTICATED_OLD,),
           cause="The client sent MAIL FROM without authenticating: the device is set to send anonymously, or it "
                 "skipped AUTH (for example because it did not use STARTTLS, so AUTH was never offered).",
@@ -335,18 +364,19 @@ def _rule_matches(rule, reply):
     return rule["match"] is None or rule["match"] in reply.text.lower()
 
 
-def _render(value, mailbox):
+def _render(value, mailbox, app_id=None):
     if isinstance(value, str):
-        return value.replace("{mailbox}", mailbox or "<mailbox>")
+        return value.replace("{mailbox}", mailbox or "<mailbox>").replace("{app_id}", app_id or "<app id>")
     if isinstance(value, (list, tuple)):
-        return [_render(item, mailbox) for item in value]
+        return [_render(item, mailbox, app_id) for item in value]
     if isinstance(value, dict):
-        return dict((key, _render(item, mailbox)) for key, item in value.items())
+        return dict((key, _render(item, mailbox, app_id)) for key, item in value.items())
     return value
 
 
-def describe_blocker(name, mailbox=None, value=None, detail=None):
-    """The blocker ``name`` as reported to an operator: setting, value, Microsoft's reply and the fix."""
+def describe_blocker(name, mailbox=None, value=None, detail=None, app_id=None):
+    """The blocker ``name`` as reported to an operator: setting, value, Microsoft's reply and the fix (``mailbox``
+    and ``app_id``, the relay app of an OAuth mailbox, fill the fix in)."""
     blocker = BLOCKERS[name]
     replies = [blocker["reply"]] + list(blocker["other_replies"])
     described = {
@@ -357,14 +387,14 @@ def describe_blocker(name, mailbox=None, value=None, detail=None):
         "replies": replies,
         "auth_modes": list(blocker["auth_modes"]),
         "cause": blocker["cause"],
-        "fix": _render(blocker["fix"], mailbox),
+        "fix": _render(blocker["fix"], mailbox, app_id),
         "fix_module": blocker["module"],
-        "fix_arguments": _render(blocker["arguments"], mailbox),
+        "fix_arguments": _render(blocker["arguments"], mailbox, app_id),
         "fix_role_variables": list(blocker["role_variables"]),
     }
     if blocker.get("alternative_module"):
         described["alternative_fix_module"] = blocker["alternative_module"]
-        described["alternative_fix_arguments"] = _render(blocker["alternative_arguments"], mailbox)
+        described["alternative_fix_arguments"] = _render(blocker["alternative_arguments"], mailbox, app_id)
     if detail:
         described["detail"] = detail
     return described

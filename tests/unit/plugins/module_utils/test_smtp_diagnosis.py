@@ -20,7 +20,7 @@ EXPECTED = {
     diagnosis.REPLY_BASIC_DISABLED: ("basic_auth_disabled_by_policy", ["authentication_policy"]),
     diagnosis.REPLY_CREDENTIALS: ("credentials_incorrect", ["mailbox_not_found", "no_exchange_license"]),
     diagnosis.REPLY_UNSUCCESSFUL: ("authentication_unsuccessful",
-                                   ["service_principal_not_registered", "no_full_access"]),
+                                   ["no_smtp_send_as_app", "service_principal_not_registered", "service_principal_wrong_object_id", "no_full_access"]),
     diagnosis.REPLY_NOT_AUTHENTICATED: ("client_not_authenticated", []),
     diagnosis.REPLY_NOT_AUTHENTICATED_OLD: ("client_not_authenticated", []),
     diagnosis.REPLY_SEND_AS: ("send_as_denied", []),
