@@ -120,3 +120,15 @@ def test_an_empty_user_list_or_name_is_refused_before_any_request(scripted_modul
     with pytest.raises(ModuleFailed) as failed:
         run(scripted_module, tenant(scanner=None), policy="Allow Basic SMTP", users=users)
     assert "at least one user" in failed.value.msg
+
+
+def test_many_users_are_read_from_one_listing_and_matched_by_name(scripted_module):
+    names = ["relay%02d" % number for number in range(30)]
+    scripted = tenant(**{name: None for name in names})
+    users = ["%s@Contoso.com" % name for name in names]
+    result, server = run(scripted_module, scripted, policy="Allow Basic SMTP", users=users)
+
+    reads = [(name, parameters) for name, parameters in cmdlets(server) if name == "Get-User"]
+    assert reads == [("Get-User", {"ResultSize": "Unlimited"})]
+    assert all(item["found"] and item["changed"] for item in result["results"])
+    assert len(writing_cmdlets(server)) == 30
