@@ -11,6 +11,8 @@ import pytest
 
 from conftest import Emulator, _ensure_collection_link, contoso, writes, writing_requests
 
+from m365_emulator.state import ServicePrincipal
+
 RELAY_APP = "smtp relay app"
 MAILBOX = "notify@contoso.com"
 RECIPIENT = "it-team@contoso.com"
@@ -85,6 +87,30 @@ def test_the_oauth_chain_converges_sends_and_absent_takes_the_mailbox_away(run_p
     assert refused["ok"] is False and refused["stage"] == "auth"
     assert refused["reply_line"].startswith("535 5.7.3 Authentication unsuccessful")
     assert len(tenant.messages) == 1
+
+
+def test_a_registration_made_with_the_app_registration_id_is_replaced_and_login_works(run_play, tenant):
+    """The classic mistake, made by hand before the collection ran: every XOAUTH2 login fails until it is fixed."""
+    app = relay_app(tenant)
+    tenant.messages.clear()
+    with tenant.store.lock:
+        wrong = ServicePrincipal(app_id=app.client_id, object_id=app.object_id, display_name="relay (by hand)")
+        contoso(tenant).service_principals.append(wrong)
+        contoso(tenant).find_user(MAILBOX).mailbox_permissions.append(
+            {"user": wrong.identity, "access_rights": ["FullAccess"]})
+
+    consent, *rest = chain(app)
+    run = run_play([consent, probe(tenant, app)] + rest + [probe(tenant, app)])
+    _consent, refused, principal, permission, _smtp_auth, sent = run.results
+    assert refused["ok"] is False and refused["reply_line"].startswith("535 5.7.3 Authentication unsuccessful")
+    assert principal["replaced"] is True and principal["changed"] is True
+    assert (principal["before"]["object_id"], principal["after"]["object_id"]) == (app.object_id,
+                                                                                   app.service_principal_id)
+    assert [entry["cmdlet"] for entry in writes(run.requests[2])] == ["Remove-ServicePrincipal", "New-ServicePrincipal"]
+    assert any("Grant its mailbox rights again" in warning for warning in principal["warnings"])
+    # The new registration is another principal: FullAccess is granted to it, after which the login works.
+    assert permission["results"][0]["changed"] is True
+    assert sent["ok"] is True and sent["status"] == "sent", sent["summary"]
 
 
 def test_check_mode_sends_no_writing_request(run_play, tenant):
