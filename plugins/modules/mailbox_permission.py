@@ -260,8 +260,9 @@ def manage(module):
         module.fail("trustee %s is not a service principal registered in Exchange Online in tenant %s; register "
                     "the app first with m365ops.smtp_auth.exchange_service_principal (app_id: %s)"
                     % (trustee.given, tenant, trustee.given), results=[])
-    # Reading each mailbox's whole list costs the same request as narrowing it to the trustee, and a trustee
-    # Exchange cannot resolve would then come back as a not-found that reads like a missing mailbox.
+    # Each mailbox's list is read whole, not narrowed with -User: that costs the same request, and a trustee
+    # Exchange cannot resolve would come back as a not-found that reads like a missing mailbox. The trustee only
+    # narrows the one tenant-wide SendAs listing read for many mailboxes.
     lookups = relay.read_permissions(module.exchange, mailboxes, rights,
                                      trustee=None if params["exclusive"] else trustee.identity)
     planned = plan(lookups, trustee, rights, present, params["exclusive"], tenant)
