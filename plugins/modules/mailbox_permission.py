@@ -257,9 +257,15 @@ def manage(module):
         module.fail("exclusive=true is only allowed with state=present", results=[])
     trustee = relay.resolve_trustee(module.exchange, params["trustee"])
     if trustee.principal is None and relay.is_guid(trustee.given):
-        module.fail("trustee %s is not a service principal registered in Exchange Online in tenant %s; register "
-                    "the app first with m365ops.smtp_auth.exchange_service_principal (app_id: %s)"
-                    % (trustee.given, tenant, trustee.given), results=[])
+        unregistered = ("trustee %s is not a service principal registered in Exchange Online in tenant %s; register "
+                        "the app first with m365ops.smtp_auth.exchange_service_principal (app_id: %s)"
+                        % (trustee.given, tenant, trustee.given))
+        # An app that is not registered holds no right anywhere: nothing to take away, and in check mode (where
+        # the step before would register it) every right is reported as missing.
+        if present and not module.check_mode:
+            module.fail(unregistered, results=[])
+        if present:
+            module.warn(unregistered + "; every right is reported as missing")
     # Each mailbox's list is read whole, not narrowed with -User: that costs the same request, and a trustee
     # Exchange cannot resolve would come back as a not-found that reads like a missing mailbox. The trustee only
     # narrows the one tenant-wide SendAs listing read for many mailboxes.

@@ -137,6 +137,20 @@ def test_an_app_id_not_registered_in_exchange_names_the_module_that_registers_it
     assert [name for name, _parameters in tenant.cmdlets] == ["Get-ServicePrincipal"]
 
 
+def test_an_app_not_yet_registered_is_missing_every_right_in_check_mode_and_holds_none_to_remove(scripted_module):
+    # In a check run the step that registers the app has not written either: report the rights as drift.
+    tenant = RelayTenant()
+    tenant.add_mailbox(NOTIFY)
+    result, server = run(scripted_module, tenant, check_mode=True, mailboxes=[NOTIFY])
+    assert [(item["before"], item["after"], item["changed"]) for item in result["results"]] == [
+        ([], ["FullAccess"], True)]
+    assert writing_cmdlets(server) == []
+    removed, server = run(scripted_module, tenant, mailboxes=[NOTIFY], state="absent",
+                          access_rights=["FullAccess", "SendAs"])
+    assert removed["changed"] is False and writing_cmdlets(server) == []
+    assert [item["before"] for item in removed["results"]] == [[]]
+
+
 def test_a_user_trustee_is_taken_as_given(scripted_module):
     tenant, _principal = relay_tenant()
     result, server = run(scripted_module, tenant, mailboxes=[NOTIFY], trustee="printer@contoso.com",
