@@ -142,6 +142,13 @@ def wanted_policy(module):
     return auth_policies.parse_policy(record)["name"]
 
 
+def desired(before, wanted, only):
+    """A user's policy after the task. ``wanted`` None clears; ``only`` (with state absent) clears only that one."""
+    if wanted is None and only and not auth_policies.same_policy(before, only):
+        return before
+    return before if auth_policies.same_policy(before, wanted) else wanted
+
+
 def plan(module, users, wanted):
     results = []
     for lookup in auth_policies.read_users(module.exchange, users):
@@ -150,9 +157,7 @@ def plan(module, users, wanted):
                                        % (lookup.identity, module.settings.tenant_id)))
             continue
         before = auth_policies.user_policy(lookup.record)
-        clearing_other = wanted is None and module.params["policy"] and not auth_policies.same_policy(
-            before, module.params["policy"])
-        after = before if clearing_other or auth_policies.same_policy(before, wanted) else wanted
+        after = desired(before, wanted, module.params["policy"])
         results.append(item_result(lookup.identity, before=before, after=after, changed=after != before))
     return results
 
