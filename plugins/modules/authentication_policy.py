@@ -141,9 +141,10 @@ def write(module, before, after):
     try:
         auth_policies.remove_policy_command(before["name"]).run(exchange)
     except ExchangeCommandError as error:
-        module.fail("Exchange Online refused to remove authentication policy '%s' in tenant %s: %s. A policy that is "
-                    "the organisation's default (Get-OrganizationConfig DefaultAuthenticationPolicy) cannot be "
-                    "removed until another one is made the default." % (
+        module.fail("Exchange Online refused to remove authentication policy '%s' in tenant %s: %s. The "
+                    "organisation's default policy (Get-OrganizationConfig DefaultAuthenticationPolicy) cannot be "
+                    "removed until another one is the default; users still assigned the policy can be moved with "
+                    "m365ops.smtp_auth.user_authentication_policy." % (
                         before["name"], module.settings.tenant_id, error.text or error),
                     changed=False, before=before, after=before, error=error.to_dict())
     return None
