@@ -42,6 +42,12 @@ RESULT_SIZE = Parameter("ResultSize", "result_size")
 # Accepted and not acted on: through the REST transport nothing prompts, whatever Confirm says.
 CONFIRM = Parameter("Confirm", "bool")
 POLICY_SWITCHES = tuple(Parameter(name, "bool") for name in BASIC_AUTH_SWITCHES)
+MAILBOX_PERMISSION_USER = Parameter("User", "string", mandatory=True)
+MAILBOX_ACCESS_RIGHTS = Parameter("AccessRights", "rights", mandatory=True, choices=MAILBOX_RIGHTS)
+INHERITANCE_TYPE = Parameter("InheritanceType", "string", choices=INHERITANCE_TYPES)
+TRUSTEE = Parameter("Trustee", "string", mandatory=True)
+RECIPIENT_ACCESS_RIGHTS = Parameter("AccessRights", "rights", mandatory=True, choices=RECIPIENT_RIGHTS)
+DENY = Parameter("Deny", "bool")
 
 
 def ace_absent_warning(identity: str, trustee: str) -> str:
@@ -456,11 +462,8 @@ class Invocation:
                 raise
             return match
 
-    @cmdlet("Add-MailboxPermission", Parameter("Identity", "string", mandatory=True),
-            Parameter("User", "string", mandatory=True),
-            Parameter("AccessRights", "rights", mandatory=True, choices=MAILBOX_RIGHTS),
-            Parameter("InheritanceType", "string", choices=INHERITANCE_TYPES), Parameter("AutoMapping", "bool"),
-            CONFIRM, writes=True)
+    @cmdlet("Add-MailboxPermission", MANDATORY_IDENTITY, MAILBOX_PERMISSION_USER, MAILBOX_ACCESS_RIGHTS,
+            INHERITANCE_TYPE, Parameter("AutoMapping", "bool"), CONFIRM, writes=True)
     def add_mailbox_permission(self) -> Outcome:
         user = self.mailbox(self.bound["Identity"])
         trustee = self.trustee(self.bound["User"])
@@ -479,8 +482,7 @@ class Invocation:
         # Add-MailboxPermission prints the permission it granted.
         return Outcome([mailbox_permission_object(user, trustee, rights, inheritance)], wrote)
 
-    @cmdlet("Get-MailboxPermission", Parameter("Identity", "string", mandatory=True), Parameter("User", "string"),
-            RESULT_SIZE)
+    @cmdlet("Get-MailboxPermission", MANDATORY_IDENTITY, Parameter("User", "string"), RESULT_SIZE)
     def get_mailbox_permission(self) -> Outcome:
         user = self.mailbox(self.bound["Identity"])
         entries = user.mailbox_permissions
@@ -494,11 +496,8 @@ class Invocation:
                                                   entry.get("access_rights", []), entry.get("inheritance_type", "All")))
         return Outcome(rows)
 
-    @cmdlet("Remove-MailboxPermission", Parameter("Identity", "string", mandatory=True),
-            Parameter("User", "string", mandatory=True),
-            Parameter("AccessRights", "rights", mandatory=True, choices=MAILBOX_RIGHTS),
-            Parameter("InheritanceType", "string", choices=INHERITANCE_TYPES), Parameter("Deny", "bool"),
-            CONFIRM, writes=True)
+    @cmdlet("Remove-MailboxPermission", MANDATORY_IDENTITY, MAILBOX_PERMISSION_USER, MAILBOX_ACCESS_RIGHTS,
+            INHERITANCE_TYPE, DENY, CONFIRM, writes=True)
     def remove_mailbox_permission(self) -> Outcome:
         user = self.mailbox(self.bound["Identity"])
         trustee = self.removable_trustee(self.bound["User"], [entry.get("user", "") for entry in
@@ -514,9 +513,7 @@ class Invocation:
             user.mailbox_permissions.remove(entry)
         return Outcome([], wrote=True)
 
-    @cmdlet("Add-RecipientPermission", Parameter("Identity", "string", mandatory=True),
-            Parameter("Trustee", "string", mandatory=True),
-            Parameter("AccessRights", "rights", mandatory=True, choices=RECIPIENT_RIGHTS), CONFIRM, writes=True)
+    @cmdlet("Add-RecipientPermission", MANDATORY_IDENTITY, TRUSTEE, RECIPIENT_ACCESS_RIGHTS, CONFIRM, writes=True)
     def add_recipient_permission(self) -> Outcome:
         user = self.mailbox(self.bound["Identity"])
         trustee = self.trustee(self.bound["Trustee"])
@@ -550,10 +547,8 @@ class Invocation:
             keys, warnings = keys[:limit], [MORE_RESULTS_WARNING]
         return Outcome(Listing(keys, render, warnings))
 
-    @cmdlet("Remove-RecipientPermission", Parameter("Identity", "string", mandatory=True),
-            Parameter("Trustee", "string", mandatory=True),
-            Parameter("AccessRights", "rights", mandatory=True, choices=RECIPIENT_RIGHTS),
-            Parameter("Deny", "bool"), CONFIRM, writes=True)
+    @cmdlet("Remove-RecipientPermission", MANDATORY_IDENTITY, TRUSTEE, RECIPIENT_ACCESS_RIGHTS, DENY, CONFIRM,
+            writes=True)
     def remove_recipient_permission(self) -> Outcome:
         user = self.mailbox(self.bound["Identity"])
         trustee = self.removable_trustee(self.bound["Trustee"], user.send_as)

@@ -121,7 +121,7 @@ def set_per_user_mfa(user: User, state: str) -> None:
 
 SERVICE_PRINCIPAL_PROPERTIES = ("id", "appId", "displayName", "appDisplayName", "appRoles", "servicePrincipalType",
                                 "servicePrincipalNames", "appOwnerOrganizationId", "accountEnabled", "tags",
-                                "deletedDateTime")
+                                "deletedDateTime", "signInAudience")
 APPLICATION_PROPERTIES = ("id", "appId", "displayName", "signInAudience", "publisherDomain", "createdDateTime",
                           "deletedDateTime")
 # Seeded grants have no recorded time: they show the day the sample tenant was set up.
@@ -179,10 +179,31 @@ def service_principal_by_app_id(tenant: Tenant, app_id: str) -> Principal | None
                  if principal.app_id.lower() == app_id.strip().lower()), None)
 
 
+def service_principal_listing(tenant: Tenant) -> list[dict[str, Any]]:
+    return [principal.properties(tenant) for principal in service_principals(tenant)]
+
+
+def service_principal_properties(tenant: Tenant, object_id: str | None = None,
+                                 app_id: str | None = None) -> dict[str, Any] | None:
+    """The service principal with that object id, or of that app id; None when there is none."""
+    principal = (find_service_principal(tenant, object_id) if object_id is not None
+                 else service_principal_by_app_id(tenant, app_id or ""))
+    return principal.properties(tenant) if principal is not None else None
+
+
 def application_properties(tenant: Tenant, app: App) -> dict[str, Any]:
     """The app registration (``/applications``): its own object id, not the enterprise application's."""
     return {"id": app.object_id, "deletedDateTime": None, "appId": app.client_id, "displayName": app.display_name,
             "signInAudience": "AzureADMyOrg", "publisherDomain": tenant.domains[0], "createdDateTime": SEEDED_AT}
+
+
+def application_listing(tenant: Tenant) -> list[dict[str, Any]]:
+    return [application_properties(tenant, app) for app in tenant.apps.values()]
+
+
+def application_by_app_id(tenant: Tenant, app_id: str) -> dict[str, Any] | None:
+    app = next((app for app in tenant.apps.values() if app.client_id.lower() == app_id.strip().lower()), None)
+    return application_properties(tenant, app) if app is not None else None
 
 
 @dataclass

@@ -12,7 +12,7 @@ import copy
 import json
 import random
 import uuid
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote, urlencode
 
 from ..core import HttpError, Request, Response, Service, make_request, odata_error
@@ -32,6 +32,7 @@ KNOWN_ROOT_SEGMENTS = {"users", "policies", "identity", "$batch", "me", "groups"
                        "applications", "servicePrincipals", "directoryRoles", "subscribedSkus", "reports",
                        "auditLogs"}
 SERVICE_PRINCIPAL_TYPE = "microsoft.graph.servicePrincipal"
+APPLICATION_TYPE = "microsoft.graph.application"
 SIGN_INS_PAGE_MAX = 1000
 NON_PREMIUM = ("Authentication_RequestFromNonPremiumTenantOrB2CTenant",
                "Neither tenant is B2C or tenant doesn't have premium license")
@@ -347,77 +348,63 @@ class GraphService(Service):
 
     # -- service principals and app registrations ----------------------------------------------------
     def list_service_principals(self, request: Request, version: str) -> Response:
-        claims = self.authorized(request)
-        require(request, claims, any_of=models.APPLICATION_READ)
-        reject_unsupported_options(request, ("$filter", "$select", "$top", "$skiptoken"))
-        names = select(request, models.SERVICE_PRINCIPAL_PROPERTIES, SERVICE_PRINCIPAL_TYPE)
-        predicate = filter_of(request, models.SERVICE_PRINCIPAL_FILTER, SERVICE_PRINCIPAL_TYPE)
-        with self.emulator.store.lock:
-            found = [principal.properties(claims.tenant) for principal in models.service_principals(claims.tenant)]
-        found = [projected(properties, names) for properties in found if predicate is None or predicate(properties)]
-        page = offset_page(request, version, "servicePrincipals", found, 100, 999)
-        return ok({"@odata.context": self.context(request, version, "servicePrincipals"), **page})
-
-    def get_service_principal(self, request: Request, version: str, principal: str) -> Response:
-        claims = self.authorized(request)
-        require(request, claims, any_of=models.APPLICATION_READ)
-        return self.service_principal_reply(request, version, claims,
-                                             lambda tenant: models.find_service_principal(tenant, principal),
-                                             principal)
-
-    def get_service_principal_by_app_id(self, request: Request, version: str, app_ref: str) -> Response:
-        claims = self.authorized(request)
-        require(request, claims, any_of=models.APPLICATION_READ)
-        app_id = alternate_key(request, app_ref)
-        return self.service_principal_reply(request, version, claims,
-                                             lambda tenant: models.service_principal_by_app_id(tenant, app_id),
-                                             f"servicePrincipals(appId='{app_id}')")
-
-    def service_principal_reply(self, request: Request, version: str, claims: Claims,
-                                find: Any, identity: str) -> Response:
-        reject_unsupported_options(request, ("$select",))
-        names = select(request, models.SERVICE_PRINCIPAL_PROPERTIES, SERVICE_PRINCIPAL_TYPE)
-        with self.emulator.store.lock:
-            principal = find(claims.tenant)
-            if principal is None:
-                raise not_found(request, identity)
-            properties = projected(principal.properties(claims.tenant), names)
-        return ok({"@odata.context": self.context(request, version, "servicePrincipals/$entity"), **properties})
+        return self.application_listing(request, version, "servicePrincipals", SERVICE_PRINCIPAL_TYPE,
+                                        models.SERVICE_PRINCIPAL_PROPERTIES, models.service_principal_listing)
 
     def list_applications(self, request: Request, version: str) -> Response:
+        return self.application_listing(request, version, "applications", APPLICATION_TYPE,
+                                        models.APPLICATION_PROPERTIES, models.application_listing)
+
+    def get_service_principal(self, request: Request, version: str, principal: str) -> Response:
+        return self.application_entity(request, version, "servicePrincipals", SERVICE_PRINCIPAL_TYPE,
+                                       models.SERVICE_PRINCIPAL_PROPERTIES, principal,
+                                       lambda tenant: models.service_principal_properties(tenant, object_id=principal))
+
+    def get_service_principal_by_app_id(self, request: Request, version: str, app_ref: str) -> Response:
+        app_id = alternate_key(request, app_ref)
+        return self.application_entity(request, version, "servicePrincipals", SERVICE_PRINCIPAL_TYPE,
+                                       models.SERVICE_PRINCIPAL_PROPERTIES, f"servicePrincipals(appId='{app_id}')",
+                                       lambda tenant: models.service_principal_properties(tenant, app_id=app_id))
+
+    def get_application_by_app_id(self, request: Request, version: str, app_ref: str) -> Response:
+        app_id = alternate_key(request, app_ref)
+        return self.application_entity(request, version, "applications", APPLICATION_TYPE,
+                                       models.APPLICATION_PROPERTIES, f"applications(appId='{app_id}')",
+                                       lambda tenant: models.application_by_app_id(tenant, app_id))
+
+    def application_listing(self, request: Request, version: str, entity_set: str, type_name: str,
+                            known: tuple[str, ...], listing: Callable[[Tenant], list[dict[str, Any]]]) -> Response:
+        """A list of service principals or app registrations, with ``$filter`` (appId, displayName), ``$select``
+        and paging."""
         claims = self.authorized(request)
         require(request, claims, any_of=models.APPLICATION_READ)
         reject_unsupported_options(request, ("$filter", "$select", "$top", "$skiptoken"))
-        names = select(request, models.APPLICATION_PROPERTIES, "microsoft.graph.application")
-        predicate = filter_of(request, models.SERVICE_PRINCIPAL_FILTER, "microsoft.graph.application")
+        names = select(request, known, type_name)
+        predicate = filter_of(request, models.SERVICE_PRINCIPAL_FILTER, type_name)
         with self.emulator.store.lock:
-            found = [models.application_properties(claims.tenant, app) for app in claims.tenant.apps.values()]
+            found = listing(claims.tenant)
         found = [projected(properties, names) for properties in found if predicate is None or predicate(properties)]
-        page = offset_page(request, version, "applications", found, 100, 999)
-        return ok({"@odata.context": self.context(request, version, "applications"), **page})
+        page = offset_page(request, version, entity_set, found, 100, 999)
+        return ok({"@odata.context": self.context(request, version, entity_set), **page})
 
-    def get_application_by_app_id(self, request: Request, version: str, app_ref: str) -> Response:
+    def application_entity(self, request: Request, version: str, entity_set: str, type_name: str,
+                           known: tuple[str, ...], identity: str,
+                           find: Callable[[Tenant], dict[str, Any] | None]) -> Response:
+        """One service principal or app registration (``$select``), or 404 naming ``identity``."""
         claims = self.authorized(request)
         require(request, claims, any_of=models.APPLICATION_READ)
         reject_unsupported_options(request, ("$select",))
-        names = select(request, models.APPLICATION_PROPERTIES, "microsoft.graph.application")
-        app_id = alternate_key(request, app_ref)
+        names = select(request, known, type_name)
         with self.emulator.store.lock:
-            app = next((app for app in claims.tenant.apps.values() if app.client_id.lower() == app_id.lower()), None)
-            if app is None:
-                raise not_found(request, f"applications(appId='{app_id}')")
-            properties = projected(models.application_properties(claims.tenant, app), names)
-        return ok({"@odata.context": self.context(request, version, "applications/$entity"), **properties})
+            properties = find(claims.tenant)
+        if properties is None:
+            raise not_found(request, identity)
+        return ok({"@odata.context": self.context(request, version, f"{entity_set}/$entity"),
+                   **projected(properties, names)})
 
     # -- app role assignments (admin consent of application permissions) ----------------------------
-    # appRoleAssignedTo lists and changes the assignments of a resource's roles; appRoleAssignments those a
-    # client holds. Both views are the same assignments.
-    def list_app_role_assigned_to(self, request: Request, version: str, principal: str) -> Response:
-        return self.list_assignments(request, version, principal, "appRoleAssignedTo")
-
-    def list_app_role_assignments(self, request: Request, version: str, principal: str) -> Response:
-        return self.list_assignments(request, version, principal, "appRoleAssignments")
-
+    # ``relation`` appRoleAssignedTo lists and changes the assignments of a resource's roles, appRoleAssignments
+    # those a client holds: two views of the same assignments.
     def list_assignments(self, request: Request, version: str, principal: str, relation: str) -> Response:
         claims = self.authorized(request)
         require(request, claims, any_of=models.APP_ROLE_ASSIGNMENT_READ)
@@ -434,12 +421,6 @@ class GraphService(Service):
     def assignments_of(tenant: Tenant, owner: models.Principal, relation: str) -> list[models.Assignment]:
         side = "resource" if relation == "appRoleAssignedTo" else "principal"
         return [assignment for assignment in models.assignments(tenant) if getattr(assignment, side).id == owner.id]
-
-    def add_app_role_assigned_to(self, request: Request, version: str, principal: str) -> Response:
-        return self.add_assignment(request, version, principal, "appRoleAssignedTo")
-
-    def add_app_role_assignment(self, request: Request, version: str, principal: str) -> Response:
-        return self.add_assignment(request, version, principal, "appRoleAssignments")
 
     def add_assignment(self, request: Request, version: str, principal: str, relation: str) -> Response:
         claims = self.authorized(request)
@@ -487,15 +468,8 @@ class GraphService(Service):
         shape = f"servicePrincipals('{owner.id}')/{relation}/$entity"
         return ok({"@odata.context": self.context(request, version, shape), **body}, 201)
 
-    def remove_app_role_assigned_to(self, request: Request, version: str, principal: str,
-                                    assignment: str) -> Response:
-        return self.remove_assignment(request, principal, assignment, "appRoleAssignedTo")
-
-    def remove_app_role_assignment(self, request: Request, version: str, principal: str,
-                                   assignment: str) -> Response:
-        return self.remove_assignment(request, principal, assignment, "appRoleAssignments")
-
-    def remove_assignment(self, request: Request, principal: str, assignment: str, relation: str) -> Response:
+    def remove_assignment(self, request: Request, version: str, principal: str, relation: str,
+                          assignment: str) -> Response:
         claims = self.authorized(request)
         require(request, claims, any_of=models.APP_ROLE_ASSIGNMENT_WRITE)
         with self.emulator.store.lock:

@@ -2,6 +2,8 @@
 
 VERSION = '<any("v1.0", beta):version>'
 BETA = '<any(beta):version>'
+# A resource's app role assignments (who holds its roles) and a client's (the roles it holds).
+ASSIGNMENTS = '<any(appRoleAssignedTo, appRoleAssignments):relation>'
 
 URLS = (
     ("GET", f"/{VERSION}/policies/identitySecurityDefaultsEnforcementPolicy", "get_security_defaults"),
@@ -17,14 +19,9 @@ URLS = (
     ("GET", f"/{VERSION}/servicePrincipals", "list_service_principals"),
     ("GET", f"/{VERSION}/servicePrincipals(appId=<app_ref>)", "get_service_principal_by_app_id"),
     ("GET", f"/{VERSION}/servicePrincipals/<principal>", "get_service_principal"),
-    ("GET", f"/{VERSION}/servicePrincipals/<principal>/appRoleAssignedTo", "list_app_role_assigned_to"),
-    ("POST", f"/{VERSION}/servicePrincipals/<principal>/appRoleAssignedTo", "add_app_role_assigned_to"),
-    ("DELETE", f"/{VERSION}/servicePrincipals/<principal>/appRoleAssignedTo/<assignment>",
-     "remove_app_role_assigned_to"),
-    ("GET", f"/{VERSION}/servicePrincipals/<principal>/appRoleAssignments", "list_app_role_assignments"),
-    ("POST", f"/{VERSION}/servicePrincipals/<principal>/appRoleAssignments", "add_app_role_assignment"),
-    ("DELETE", f"/{VERSION}/servicePrincipals/<principal>/appRoleAssignments/<assignment>",
-     "remove_app_role_assignment"),
+    ("GET", f"/{VERSION}/servicePrincipals/<principal>/{ASSIGNMENTS}", "list_assignments"),
+    ("POST", f"/{VERSION}/servicePrincipals/<principal>/{ASSIGNMENTS}", "add_assignment"),
+    ("DELETE", f"/{VERSION}/servicePrincipals/<principal>/{ASSIGNMENTS}/<assignment>", "remove_assignment"),
     ("GET", f"/{VERSION}/applications", "list_applications"),
     ("GET", f"/{VERSION}/applications(appId=<app_ref>)", "get_application_by_app_id"),
     ("GET", f"/{VERSION}/auditLogs/signIns", "list_sign_ins"),
