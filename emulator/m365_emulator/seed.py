@@ -60,6 +60,8 @@ def generate_users(domain: str, count: int, prefix: str = "device", licenses: li
 def seeded_sign_in(tenant: Tenant, entry: dict[str, Any], now: datetime.datetime,
                    client_app_used: str) -> dict[str, Any]:
     entry = _checked("sign-in", entry, _SIGN_IN_KEYS)
+    if not entry.get("user_principal_name"):
+        raise ValueError(f"seed: tenant {tenant.name}: a sign-in needs user_principal_name")
     blocker = entry.get("blocker")
     if blocker is not None and blocker not in SIGN_IN_FAILURES:
         raise ValueError(f"seed: sign-in of {entry.get('user_principal_name')}: unknown blocker {blocker!r}; "

@@ -250,6 +250,8 @@ def test_remove_authentication_policy(emulator, run, call):
     assert wrote(emulator) is True and "Block Basic SMTP" not in tenant(emulator).authentication_policies
     gone = call("Get-AuthenticationPolicy", {"Identity": "Block Basic SMTP"})
     assert gone.status_code == 404
+    for cmdlet in ("Get-AuthenticationPolicy", "Set-AuthenticationPolicy", "Remove-AuthenticationPolicy"):
+        assert call(cmdlet, {"Identity": ""}).status_code == 404, cmdlet
 
 
 @pytest.mark.parametrize("shows", ["name", "distinguished_name"])

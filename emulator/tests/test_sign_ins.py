@@ -273,6 +273,7 @@ def test_the_seed_writes_its_entries_with_the_seeded_switch():
     ({"user_principal_name": "a@contoso.com", "when": 1}, "unknown keys ['when']"),
     ({"user_principal_name": "a@contoso.com", "blocker": "bad_luck"}, "unknown blocker 'bad_luck'"),
     ({"user_principal_name": "a@contoso.com", "app_id": "b0000000-0000-4000-8000-000000000000"}, "no app"),
+    ({"days_ago": 1}, "needs user_principal_name"),
 ])
 def test_seeded_sign_ins_are_checked(entry, words):
     document = load_document()

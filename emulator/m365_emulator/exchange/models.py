@@ -321,16 +321,22 @@ class Invocation:
             self.tenant.default_authentication_policy = policy
         return self.set_reply(organization_config_object(self.tenant, self.policy_shows), wrote)
 
+    def existing_policy(self, identity: str) -> str:
+        name = self.resolve_policy(identity)
+        if name is None:
+            raise not_found(identity, self.server)
+        return name
+
     def policy_object(self, name: str) -> dict[str, Any]:
         return authentication_policy_object(self.tenant, name, self.tenant.authentication_policies[name])
 
     @cmdlet("Get-AuthenticationPolicy", IDENTITY)
     def get_authentication_policy(self) -> Outcome:
         if "Identity" in self.bound:
-            names = [self.resolve_policy(self.bound["Identity"])]
+            names = [self.existing_policy(self.bound["Identity"])]
         else:
             names = list(self.tenant.authentication_policies)
-        return Outcome([self.policy_object(name) for name in names if name is not None])
+        return Outcome([self.policy_object(name) for name in names])
 
     @cmdlet("New-AuthenticationPolicy", Parameter("Name", "string", mandatory=True), *POLICY_SWITCHES, CONFIRM,
             writes=True)
@@ -352,8 +358,7 @@ class Invocation:
 
     @cmdlet("Set-AuthenticationPolicy", MANDATORY_IDENTITY, *POLICY_SWITCHES, CONFIRM, writes=True)
     def set_authentication_policy(self) -> Outcome:
-        name = self.resolve_policy(self.bound["Identity"])
-        assert name is not None
+        name = self.existing_policy(self.bound["Identity"])
         settings = self.tenant.authentication_policies[name]
         wrote = False
         for key in BASIC_AUTH_SWITCHES:
@@ -364,8 +369,7 @@ class Invocation:
 
     @cmdlet("Remove-AuthenticationPolicy", MANDATORY_IDENTITY, CONFIRM, writes=True)
     def remove_authentication_policy(self) -> Outcome:
-        name = self.resolve_policy(self.bound["Identity"])
-        assert name is not None
+        name = self.existing_policy(self.bound["Identity"])
         if self.tenant.default_authentication_policy == name:
             raise CmdletError(INVALID_ARGUMENT_TYPE, f"The authentication policy '{name}' is the organization's "
                                                      "default authentication policy and can't be removed. Change "
