@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth_policies as auth_policies
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _relay_app as relay
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     M365Error,
@@ -76,6 +77,9 @@ class Facts:
     default_authentication_policy: object = None
     authentication_policies: object = None
     service_principals: object = None
+    # The relay app's SMTP.SendAsApp consent (a _relay_app.Consent), the NotFoundError of an app without an
+    # enterprise application in the tenant, or an Unreadable.
+    consent: object = None
     # identity -> services.license_record(...) + "found", or Unreadable
     users: dict = field(default_factory=dict)
     # identity -> state, None (no user) or Unreadable
@@ -200,15 +204,6 @@ def _exchange_single(exchange, cmdlet):
     return records[0] if records else {}
 
 
-def _read_permissions(exchange, identities):
-    def read_one(identity):
-        try:
-            return exchange.invoke("Get-MailboxPermission", {"Identity": identity}, identity=identity)
-        except NotFoundError:
-            return []
-    return services.map_concurrently(identities, read_one)
-
-
 def _per_mailbox(setting, target, identities, function):
     try:
         values = function(identities)
@@ -217,8 +212,21 @@ def _per_mailbox(setting, target, identities, function):
     target.update(zip(identities, values))
 
 
-def gather(graph, exchange, entries):
-    """Read what decides SMTP AUTH for ``entries`` (``[(identity, auth_mode)]``)."""
+def _read_consent(graph, app_id):
+    try:
+        return relay.read_consent(graph, app_id)
+    except NotFoundError as error:
+        return error
+
+
+def _full_access_rows(exchange, identities):
+    return [lookup.record[relay.FULL_ACCESS] if lookup.found else []
+            for lookup in relay.read_permissions(exchange, identities, [relay.FULL_ACCESS])]
+
+
+def gather(graph, exchange, entries, oauth_app_id=None):
+    """Read what decides SMTP AUTH for ``entries`` (``[(identity, auth_mode)]``); ``oauth_app_id`` is the app
+    whose tokens the ``oauth`` mailboxes use."""
     facts = Facts()
     identities = [identity for identity, _mode in entries]
     basic = [identity for identity, mode in entries if mode == "basic"]
@@ -243,10 +251,10 @@ def gather(graph, exchange, entries):
         _per_mailbox("authentication policy of the user", facts.exchange_users, basic,
                      lambda names: auth_policies.read_users(exchange, names))
     if oauth:
-        facts.service_principals = _read("Exchange service principals",
-                                         lambda: exchange.invoke("Get-ServicePrincipal"))
-        _per_mailbox("mailbox permissions", facts.permissions, oauth,
-                     lambda names: _read_permissions(exchange, names))
+        facts.consent = _read("SMTP.SendAsApp consent of the relay app", _read_consent, graph, oauth_app_id)
+        facts.service_principals = _read("Exchange service principals", relay.read_exchange_service_principals,
+                                         exchange)
+        _per_mailbox("mailbox permissions", facts.permissions, oauth, lambda names: _full_access_rows(exchange, names))
     return facts
 
 
@@ -297,30 +305,19 @@ def _policy_applies(policy, user_id, memberships):
     return included
 
 
-def _has_full_access(rows, principal):
-    names = _lower_set(principal.get(key) for key in ("Identity", "ObjectId", "AppId", "DisplayName", "Name")
-                       if principal.get(key))
-    for row in rows:
-        if str(row.get("User") or "").lower() not in names or row.get("Deny"):
-            continue
-        rights = {right.strip().lower() for value in (row.get("AccessRights") or [])
-                  for right in str(value).split(",")}
-        if "fullaccess" in rights:
-            return True
-    return False
-
-
 class Verdict(object):
-    def __init__(self, identity, auth_mode):
+    def __init__(self, identity, auth_mode, app_id=None):
         self.identity = identity
         self.auth_mode = auth_mode
+        self.app_id = app_id
         self.found = None
         self.blockers = []
         self.unreadable = []
         self.settings = {}
 
     def block(self, name, value, detail=None):
-        self.blockers.append(describe_blocker(name, mailbox=self.identity, value=value, detail=detail))
+        self.blockers.append(describe_blocker(name, mailbox=self.identity, value=value, detail=detail,
+                                              app_id=self.app_id))
 
     def unknown(self, value):
         self.unreadable.append(value.to_dict())
@@ -494,33 +491,46 @@ def _judge_conditional_access(verdict, facts, user):
 
 
 def _judge_oauth(verdict, facts, app_id):
-    principals = facts.service_principals
-    if _is_unreadable(principals):
-        verdict.unknown(principals)
-        return
-    principal = next((item for item in principals or []
-                      if str(item.get("AppId") or "").lower() == str(app_id).lower()), None)
+    """The OAuth blockers in the order a token meets them: consent, Exchange registration (with the enterprise
+    application's object id), FullAccess on the mailbox. The first one missing is the blocker."""
     verdict.settings["oauth_app_id"] = app_id
-    verdict.settings["service_principal"] = principal.get("Identity") if principal else None
-    if principal is None:
+    consent, principals = facts.consent, facts.service_principals
+    for value in (consent, principals):
+        if _is_unreadable(value):
+            verdict.unknown(value)
+            return
+    if isinstance(consent, NotFoundError) or not consent.assignment:
+        verdict.settings["smtp_send_as_app"] = False
+        verdict.block("no_smtp_send_as_app", "SMTP.SendAsApp not granted to %s" % app_id,
+                      detail=str(consent) if isinstance(consent, NotFoundError) else None)
+        return
+    verdict.settings["smtp_send_as_app"] = True
+    principal = relay.find_exchange_service_principal(principals or [], app_id)
+    state = relay.service_principal_state(principal) if principal else None
+    verdict.settings["service_principal"] = state["identity"] if state else None
+    if state is None:
         verdict.block("service_principal_not_registered", "AppId %s not registered" % app_id)
+        return
+    if str(state["object_id"]).lower() != str(consent.client["id"]).lower():
+        verdict.block("service_principal_wrong_object_id", "ObjectId %s" % state["object_id"],
+                      detail="registered with object id %s; the enterprise application's is %s"
+                      % (state["object_id"], consent.client["id"]))
         return
     rows = facts.permissions.get(verdict.identity)
     if _is_unreadable(rows):
         verdict.unknown(rows)
         return
-    has_access = _has_full_access(rows or [], principal)
+    has_access = relay.FULL_ACCESS in relay.held_rights(rows or [], relay.principal_names(principal))
     verdict.settings["full_access"] = has_access
     if not has_access:
-        trustee = principal.get("DisplayName") or principal.get("Identity")
-        verdict.block("no_full_access", "no FullAccess for %s" % trustee)
+        verdict.block("no_full_access", "no FullAccess for %s" % (state["display_name"] or state["identity"]))
 
 
 def evaluate(facts, entries, oauth_app_id=None):
     """The verdict for each ``(identity, auth_mode)``, in order."""
     verdicts = []
     for identity, mode in entries:
-        verdict = Verdict(identity, mode)
+        verdict = Verdict(identity, mode, oauth_app_id if mode == "oauth" else None)
         user = facts.users.get(identity)
         cas = facts.cas_mailboxes.get(identity)
         if _judge_mailbox_exists(verdict, user, cas):

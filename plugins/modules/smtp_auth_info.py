@@ -287,9 +287,9 @@ def report(module):
     if not entries:
         return {"changed": False, "mailboxes": [], "retired": retired,
                 "tenant": smtp_readiness.tenant_settings(smtp_readiness.Facts())}
-    facts = smtp_readiness.gather(module.graph, module.exchange, entries)
-    mailboxes = smtp_readiness.evaluate(facts, entries,
-                                        oauth_app_id=module.params["oauth_client_id"] or module.settings.client_id)
+    oauth_app_id = module.params["oauth_client_id"] or module.settings.client_id
+    facts = smtp_readiness.gather(module.graph, module.exchange, entries, oauth_app_id)
+    mailboxes = smtp_readiness.evaluate(facts, entries, oauth_app_id=oauth_app_id)
     for mailbox in mailboxes:
         if mailbox["unreadable"]:
             module.warn("%s in tenant %s: %d setting(s) could not be read, so the verdict is %s: %s"

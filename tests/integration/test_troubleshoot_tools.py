@@ -51,12 +51,18 @@ def make_clean(tenant):
             user.mfa_method_registered = False
             user.authentication_policy = None
             user.licenses = ["EXCHANGE_S_STANDARD"]
-        app_id = automation_app(tenant).client_id
-        if organisation.find_service_principal(app_id) is None:
-            principal = ServicePrincipal(app_id=app_id, object_id=automation_app(tenant).object_id,
+        app = automation_app(tenant)
+        if "SMTP.SendAsApp" not in app.exchange_permissions:
+            app.exchange_permissions.append("SMTP.SendAsApp")
+        principal = organisation.find_service_principal(app.client_id)
+        if principal is None:
+            # Registered the right way: with the object id of the app's enterprise application.
+            principal = ServicePrincipal(app_id=app.client_id, object_id=app.service_principal_id,
                                          display_name="m365ops automation")
             principal.identity = principal.object_id
             organisation.service_principals.append(principal)
+        principal.object_id = app.service_principal_id
+        app_id = app.client_id
         relay(tenant, OAUTH_RELAY).mailbox_permissions = [
             {"user": organisation.find_service_principal(app_id).identity, "access_rights": ["FullAccess"]}]
 
@@ -196,15 +202,22 @@ def test_mailbox_not_found(run_play, tenant):
     assert_probe_refused_with(probe, blocker)
 
 
-OAUTH_BLOCKERS = ("service_principal_not_registered", "no_full_access")
+OAUTH_BLOCKERS = ("no_smtp_send_as_app", "service_principal_not_registered", "service_principal_wrong_object_id",
+                  "no_full_access")
 
 
 @pytest.mark.parametrize("name", OAUTH_BLOCKERS)
 def test_oauth_blocker_is_named_refused_and_fixed(run_play, tenant, name):
     make_clean(tenant)
     with tenant.store.lock:
+        if name == "no_smtp_send_as_app":
+            automation_app(tenant).exchange_permissions.remove("SMTP.SendAsApp")
         if name == "service_principal_not_registered":
             contoso(tenant).service_principals.clear()
+        if name == "service_principal_wrong_object_id":
+            # The classic mistake: the app registration's object id instead of the enterprise application's.
+            contoso(tenant).find_service_principal(automation_app(tenant).client_id).object_id = \
+                automation_app(tenant).object_id
         relay(tenant, OAUTH_RELAY).mailbox_permissions = []
     tenant.messages.clear()
     oauth_probe = probe_task(tenant, username=OAUTH_RELAY, auth_mode="oauth", recipient=RECIPIENT)
@@ -214,7 +227,7 @@ def test_oauth_blocker_is_named_refused_and_fixed(run_play, tenant, name):
     assert_probe_refused_with(probe, blocker)
     assert "C: AUTH XOAUTH2 ********" in probe["transcript"]
 
-    make_clean(tenant)  # the manual fix: New-ServicePrincipal and Add-MailboxPermission FullAccess
+    make_clean(tenant)  # the manual fix: consent, New-ServicePrincipal, Add-MailboxPermission FullAccess
     info, probe = run_play([info_task([OAUTH_RELAY], auth_mode="oauth"), oauth_probe]).results
     assert_both_ok_and_sent(info, probe, tenant, identity=OAUTH_RELAY)
 

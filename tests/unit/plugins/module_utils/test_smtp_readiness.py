@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import PermissionDeniedError
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import NotFoundError, PermissionDeniedError
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._relay_app import Consent
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._services import Lookup
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchResult
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_readiness import (
@@ -238,18 +239,51 @@ def test_roles_returned_without_their_template_id_are_unreadable_not_absent():
     assert "RoleManagement.Read.Directory" in result["unreadable"][0]["permission"]
 
 
-def test_oauth_ignores_basic_only_blockers_and_checks_full_access():
+def oauth_facts(consented=True, object_id="obj-1"):
     facts = clean_facts()
     facts.security_defaults = "enabled"
     facts.mfa[UPN] = "enforced"
-    facts.service_principals = [{"Identity": "sp-1", "AppId": "APP-1", "ObjectId": "obj-1", "DisplayName": "relay"}]
+    facts.consent = Consent({"id": "obj-1", "app_id": "app-1"}, {"id": "exo-1"}, "role-1",
+                            {"id": "assignment-1"} if consented else None)
+    facts.service_principals = [{"Identity": "sp-1", "AppId": "APP-1", "ObjectId": object_id, "DisplayName": "relay"}]
     facts.permissions[UPN] = [{"User": "NT AUTHORITY\\SELF", "AccessRights": ["FullAccess, ReadPermission"]}]
+    return facts
 
+
+def test_oauth_ignores_basic_only_blockers_and_checks_full_access():
+    facts = oauth_facts()
     result = verdict_of(facts, mode="oauth", app_id="app-1")
     assert blocker_names(result) == ["no_full_access"]
+    assert result["blockers"][0]["fix_arguments"] == {"mailboxes": [UPN], "trustee": "app-1",
+                                                      "access_rights": ["FullAccess"], "state": "present"}
 
     facts.permissions[UPN].append({"User": "sp-1", "AccessRights": ["FullAccess"]})
     assert verdict_of(facts, mode="oauth", app_id="app-1")["verdict"] == "ok"
+
+
+def test_oauth_blockers_come_in_the_order_a_token_meets_them():
+    assert blocker_names(verdict_of(oauth_facts(consented=False), mode="oauth", app_id="app-1")) == [
+        "no_smtp_send_as_app"]
+    no_enterprise_app = oauth_facts()
+    no_enterprise_app.consent = NotFoundError("app app-1 has no enterprise application", status=404)
+    result = verdict_of(no_enterprise_app, mode="oauth", app_id="app-1")
+    assert blocker_names(result) == ["no_smtp_send_as_app"] and "no enterprise application" in \
+        result["blockers"][0]["detail"]
+    unregistered = oauth_facts()
+    unregistered.service_principals = []
+    assert blocker_names(verdict_of(unregistered, mode="oauth", app_id="app-1")) == [
+        "service_principal_not_registered"]
+    wrong = verdict_of(oauth_facts(object_id="registration-1"), mode="oauth", app_id="app-1")
+    assert blocker_names(wrong) == ["service_principal_wrong_object_id"]
+    assert wrong["blockers"][0]["fix_module"] == "m365ops.smtp_auth.exchange_service_principal"
+    assert "registration-1" in wrong["blockers"][0]["detail"] and "obj-1" in wrong["blockers"][0]["detail"]
+
+
+def test_unreadable_consent_is_unknown_never_fine():
+    facts = oauth_facts()
+    facts.consent = Unreadable("consent", PermissionDeniedError("denied", permission="Application.Read.All"))
+    result = verdict_of(facts, mode="oauth", app_id="app-1")
+    assert result["verdict"] == "unknown"
 
 
 def test_missing_mailbox_names_only_that():
