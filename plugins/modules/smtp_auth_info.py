@@ -19,9 +19,13 @@ description:
     switch is not set), the mailbox switch, security defaults, legacy per-user MFA, the authentication policy
     (the user's, or the organisation's default, with C(AllowBasicAuthSmtp) false), enabled Conditional Access
     policies that block legacy authentication for the user, no Exchange mailbox licence, mailbox not found."
-  - "Blockers for OAuth (O(auth_mode=oauth)): both SMTP AUTH switches, no licence, mailbox not found, the app not
-    registered in Exchange Online (C(New-ServicePrincipal)), no C(FullAccess) for it on the mailbox. Security
-    defaults, per-user MFA and authentication policies do not block OAuth."
+  - "Blockers for OAuth (O(auth_mode=oauth)): both SMTP AUTH switches, no licence, mailbox not found, then the
+    first of these that the app misses, in the order a token meets them: no admin-consented C(SMTP.SendAsApp)
+    (M(m365ops.smtp_auth.smtp_app_consent)), not registered in Exchange Online, or registered with its app
+    registration's object id instead of its enterprise application's
+    (M(m365ops.smtp_auth.exchange_service_principal)), no C(FullAccess) on the mailbox
+    (M(m365ops.smtp_auth.mailbox_permission)). Security defaults, per-user MFA and authentication policies do
+    not block OAuth."
   - A setting the app may not read (missing permission) is reported in RV(mailboxes[].unreadable) with the
     permission it needs; everything else is still read and judged. Unknown is never reported as ok.
   - "Requests: one Microsoft Graph C($batch) per 20 reads (tenant policies, licences and per-user MFA together)
@@ -73,7 +77,8 @@ notes:
     run the C(Get-*) cmdlets (for example Exchange Administrator or View-Only Organization Management). Conditional
     Access policies that target groups also need C(GroupMember.Read.All); policies that target directory roles
     need C(RoleManagement.Read.Directory) (or C(Directory.Read.All)), since role conditions hold role template
-    ids and Graph hides a role's C(roleTemplateId) from an app without it."
+    ids and Graph hides a role's C(roleTemplateId) from an app without it. OAuth mailboxes also need
+    C(Application.Read.All) (the relay app's enterprise application and its consent)."
   - Microsoft does not document which blocker it reports first when several apply, nor what an unlicensed
     account gets; this module lists every blocker it finds, and the licence blocker lists both replies seen.
   - "Basic authentication for SMTP AUTH is being retired (December 2026 for existing tenants); after that, a
