@@ -100,7 +100,7 @@ def test_one_paragraph_per_mailbox_says_what_fails_why_and_what_to_run(emulator,
     assert set(text) == {"scanner@contoso.com", "printer@contoso.com", "alerts@contoso.com", "kiosk@contoso.com"}
     assert "mailbox_smtp_auth" in text["scanner@contoso.com"]
     assert "per_user_mfa" in text["printer@contoso.com"]
-    assert "Set-User -Identity alerts@contoso.com" in text["alerts@contoso.com"]
+    assert "module user_authentication_policy with users: [alerts@contoso.com]" in text["alerts@contoso.com"]
     assert "Conditional Access" in text["kiosk@contoso.com"]
     for upn in PASSWORDS:
         assert "Submission test: %s:" % upn in text[upn]
