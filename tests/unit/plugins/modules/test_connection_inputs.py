@@ -23,6 +23,12 @@ SETTING_MODULES = {
     "per_user_mfa": {"users": ["scanner@contoso.com"], "state": "disabled"},
     "mailbox_license_info": {"mailboxes": ["scanner@contoso.com"]},
     "smtp_auth_info": {"mailboxes": ["scanner@contoso.com"]},
+    "exchange_service_principal": {"app_id": "d4c3b2a1-6e5f-4a7b-8c9d-0e1f2a3b4c5d"},
+    "mailbox_permission": {"mailboxes": ["notify@contoso.com"], "trustee": "d4c3b2a1-6e5f-4a7b-8c9d-0e1f2a3b4c5d"},
+    "smtp_app_consent": {"app_id": "d4c3b2a1-6e5f-4a7b-8c9d-0e1f2a3b4c5d"},
+    "authentication_policy": {"name": "Relay devices", "allow_basic_auth_smtp": True},
+    "user_authentication_policy": {"users": ["alerts@contoso.com"], "policy": "Relay devices"},
+    "smtp_auth_usage_info": {"days": 7},
 }
 # Nothing listens on the discard port: a module that got as far as a request would fail differently.
 UNREACHABLE = "https://127.0.0.1:9"
