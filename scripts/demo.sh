@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # make demo: the collection end to end on the local Microsoft 365 emulator's sample tenant "contoso".
 #
-#   1. drift report (check mode): what blocks SMTP AUTH for each relay mailbox, and the fix
+#   1. drift report (check mode): what blocks SMTP AUTH for each relay mailbox (basic, and the OAuth one: the
+#      relay app's consent, Exchange registration and FullAccess), the fix, each basic mailbox's change to OAuth
+#      before Basic auth for SMTP AUTH is turned off, and who signs in with SMTP AUTH
 #   2. enable: the role applies the fixes
 #   3. drift report again: clean
-#   4. a real SMTP AUTH login (STARTTLS, the emulator's CA) and a message for each fixed mailbox
+#   4. a real SMTP AUTH login (STARTTLS, the emulator's CA) and a message for each fixed mailbox: a password
+#      (AUTH LOGIN) for the basic ones, the relay app's token (XOAUTH2) for the OAuth one
 #   5. the troubleshoot playbook on mailboxes the inventory leaves alone: what blocks each, and the fix
 #
 # Runs from the repository root with the collection on ANSIBLE_COLLECTIONS_PATH (the Makefile sets it).
@@ -59,8 +62,8 @@ fi
 export M365_EMULATOR_CONNECTION_FILE="$CONNECTION_FILE"
 "$PYTHON" -c 'import json, sys; i = json.load(open(sys.argv[1])); print("  HTTPS", i["base_url"], " SMTP", "%s:%s" % (i["smtp_host"], i["smtp_port"]))' "$CONNECTION_FILE"
 
-# What the demo logs in with: the relay mailboxes of playbooks/inventory/emulator/hosts.yml (fixed by the role)
-# and two that the role does not manage (an authentication policy and Conditional Access block them).
+# What the demo logs in with: the basic relay mailboxes of playbooks/inventory/emulator/hosts.yml (fixed by the
+# role) and two that the role does not manage (an authentication policy and Conditional Access block them).
 smtp_logins() {
     "$PYTHON" - "$CONNECTION_FILE" "$@" <<'PY'
 import json
@@ -84,8 +87,10 @@ for upn in sys.argv[3:]:
     try:
         with smtplib.SMTP(info["smtp_host"], info["smtp_port"], timeout=15) as smtp:
             smtp.starttls(context=context)
-            code, reply = smtp.login(upn, PASSWORDS[upn])
-            line = "  %-22s AUTH %d %s" % (upn, code, reply.decode())
+            smtp.ehlo()
+            smtp.user, smtp.password = upn, PASSWORDS[upn]
+            code, reply = smtp.auth("LOGIN", smtp.auth_login)
+            line = "  %-22s AUTH LOGIN %d %s" % (upn, code, reply.decode())
             if send:
                 message = EmailMessage()
                 message["From"] = upn
@@ -102,14 +107,72 @@ sys.exit(1 if send and failures else 0)
 PY
 }
 
+# The OAuth relay mailbox logs in as its device would: a token of the relay app (its own client id and secret,
+# from the emulator's connection file through the inventory), then AUTH XOAUTH2. The collection's submission
+# test does both; "send" also submits a message and fails the demo when that does not work.
+OAUTH_MAILBOX=notify@contoso.com
+oauth_login() {
+    local mode=$1
+    local arguments='{"username": "'"$OAUTH_MAILBOX"'", "auth_mode": "oauth",
+        "host": "{{ emulator_info.smtp_host }}", "port": "{{ emulator_info.smtp_port }}",
+        "ca_path": "{{ emulator_info.ca_path }}", "tenant_id": "{{ emulator_tenant.id }}",
+        "client_id": "{{ emulator_relay_app.client_id }}", "client_secret": "{{ emulator_relay_app.secret }}",
+        "authority_url": "{{ emulator_info.authority_url }}", "exchange_url": "{{ emulator_info.exchange_url }}"'
+    if [ "$mode" = send ]; then
+        arguments+=', "recipient": "admin@contoso.com", "subject": "SMTP AUTH (XOAUTH2) test from '"$OAUTH_MAILBOX"'"'
+    fi
+    # One line per host with -o: "contoso | SUCCESS => {the module's result}".
+    if ! ansible -i "$INVENTORY" contoso -o -m m365ops.smtp_auth.smtp_submission_test -a "$arguments}" \
+            >"$STATE_DIR/oauth-$mode.json" 2>"$STATE_DIR/oauth-$mode.log"; then
+        echo "the XOAUTH2 submission test could not run:" >&2
+        cat "$STATE_DIR/oauth-$mode.json" "$STATE_DIR/oauth-$mode.log" >&2; exit 1
+    fi
+    "$PYTHON" - "$STATE_DIR/oauth-$mode.json" "$mode" "$OAUTH_MAILBOX" <<'PY'
+import json
+import sys
+
+path, mode, upn = sys.argv[1:]
+line = next(line for line in open(path) if line.startswith("contoso | "))
+result = json.loads(line.split(" => ", 1)[1])
+# The reply to AUTH itself, from the transcript (the last reply is the one to the message when one was sent).
+transcript = result["transcript"]
+auth = [reply for sent, reply in zip(transcript, transcript[1:]) if sent.startswith("C: AUTH XOAUTH2")]
+auth_reply = auth[0][3:].split(" [")[0] if auth else (result["reply_line"] or result["error"])
+if result["authenticated"]:
+    line = "  %-22s AUTH XOAUTH2 %s (token of the relay app)" % (upn, auth_reply)
+    if result["message_sent"]:
+        line += "; message accepted"
+    elif mode == "send":
+        line += "; message REFUSED %s" % result["reply_line"]
+else:
+    line = "  %-22s REFUSED %s" % (upn, auth_reply)
+print(line)
+sys.exit(1 if mode == "send" and not result["ok"] else 0)
+PY
+}
+
+# One "### " section of a Markdown drift report (awk reads the whole file: nothing is cut off mid-pipe).
+report_section() {
+    awk -v heading="### $2" '/^### /{show = (index($0, heading) == 1)} show' "$1"
+}
+
 bold "Before: the relay mailboxes try to log in"
 smtp_logins try scanner@contoso.com printer@contoso.com erp@contoso.com
+oauth_login try
 
 bold "1. Drift report for contoso (check mode, changes nothing)"
 ansible-playbook -i "$INVENTORY" m365ops.smtp_auth.drift_report --limit contoso \
     -e relay_accounts_report_dir="$STATE_DIR/reports-before" | sed -n '/PLAY RECAP/,$p; /"msg": "contoso:/p'
+REPORT="$STATE_DIR/reports-before/contoso.md"
 echo
-cat "$STATE_DIR/reports-before/contoso.md"
+sed '/^### /,$d' "$REPORT"
+echo "  Basic auth for SMTP AUTH is turned off by default at the end of December 2026: the report lists each basic"
+echo "  mailbox with the one-line inventory change that moves it to OAuth, as $OAUTH_MAILBOX already is."
+echo
+report_section "$REPORT" "Basic auth for SMTP AUTH ends"
+echo "  Who really signs in with SMTP AUTH (Entra sign-in logs), next to what the inventory declares:"
+echo
+report_section "$REPORT" "Who uses SMTP AUTH"
 
 bold "2. Apply: ansible-playbook m365ops.smtp_auth.enable"
 ansible-playbook -i "$INVENTORY" m365ops.smtp_auth.enable --limit contoso \
@@ -119,8 +182,9 @@ bold "3. Drift report again: clean"
 ansible-playbook -i "$INVENTORY" m365ops.smtp_auth.drift_report --limit contoso \
     -e relay_accounts_report_dir="$STATE_DIR/reports-after" | grep -E '"msg": "contoso:|^contoso '
 
-bold "4. After: SMTP AUTH login and a message for each fixed relay mailbox"
+bold "4. After: SMTP AUTH login and a message for each fixed relay mailbox (password or the relay app's token)"
 smtp_logins send scanner@contoso.com printer@contoso.com erp@contoso.com
+oauth_login send
 
 bold "5. Troubleshoot three mailboxes the inventory does not manage: m365ops.smtp_auth.troubleshoot"
 # Sample passwords of the emulator's tenant; a real run reads them from a vault file.

@@ -118,16 +118,16 @@ def test_an_unlicensed_mailbox_stops_the_tenant_before_any_change(emulator, tmp_
 
 
 @pytest.mark.parametrize("app, expected", [
-    (None, "relay_accounts_oauth_app.app_id is not set: the oauth mailboxes (notify@contoso.com) need"),
+    # {} is the role's default: no relay app declared (given explicitly, since the demo inventory declares one).
+    ({}, "relay_accounts_oauth_app.app_id is not set: the oauth mailboxes (notify@contoso.com) need"),
     ({"app_id": "not-a-guid"}, "relay_accounts_oauth_app.app_id must be an application (client) id (a GUID), "
                                "got not-a-guid"),
     ({"app_id": "0d5c1b4a-3e2f-4a1b-9c8d-7e6f5a4b3c2d", "object_id": "x"},
      "relay_accounts_oauth_app.object_id must be the object id (a GUID)"),
 ])
 def test_oauth_mailboxes_without_a_good_relay_app_are_refused_before_any_request(emulator, tmp_path, app, expected):
-    variables = {"relay_accounts_mailboxes": ["scanner@contoso.com", {"upn": "notify@contoso.com", "auth": "oauth"}]}
-    if app is not None:
-        variables["relay_accounts_oauth_app"] = app
+    variables = {"relay_accounts_mailboxes": ["scanner@contoso.com", {"upn": "notify@contoso.com", "auth": "oauth"}],
+                 "relay_accounts_oauth_app": app}
     code, output = run_playbook(tmp_path, "enable", "--limit", "contoso", "-e", json.dumps(variables))
     assert code != 0
     assert expected in " ".join(output.split()), output
