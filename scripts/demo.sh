@@ -185,6 +185,8 @@ ansible-playbook -i "$INVENTORY" m365ops.smtp_auth.drift_report --limit contoso 
 bold "4. After: SMTP AUTH login and a message for each fixed relay mailbox (password or the relay app's token)"
 smtp_logins send scanner@contoso.com printer@contoso.com erp@contoso.com
 oauth_login send
+echo "  $OAUTH_MAILBOX needed no security-defaults or MFA change. After December 2026 the AUTH LOGIN lines get"
+echo "  550 5.7.30 unless an admin turns Basic auth back on: step 1's report names each one's change to OAuth."
 
 bold "5. Troubleshoot three mailboxes the inventory does not manage: m365ops.smtp_auth.troubleshoot"
 # Sample passwords of the emulator's tenant; a real run reads them from a vault file.
