@@ -62,6 +62,15 @@ def emulator():
         yield running
 
 
+@pytest.fixture(scope="module")
+def smtp_emulator():
+    """An emulator of the test module's own, with its SMTP submission server running (the session one has none).
+    A module uses it as its ``emulator``: ``def emulator(smtp_emulator): return smtp_emulator``."""
+    _ensure_collection_link()
+    with Emulator() as running:
+        yield running
+
+
 @pytest.fixture
 def tenant(emulator):
     """A fresh sample tenant state, an empty request log and no faults for each test."""

@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import (AUTOMATION_APP, READ_ONLY_APP, Emulator, _ensure_collection_link, connection_env, contoso,
-                      writes, writing_requests)
+from conftest import AUTOMATION_APP, READ_ONLY_APP, connection_env, contoso, writes, writing_requests
 
 FABRIKAM = "fabrikam.onmicrosoft.com"
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    """The harness's emulator, with its SMTP submission server running (the shared one has none)."""
-    _ensure_collection_link()
-    with Emulator() as running:
-        yield running
+def emulator(smtp_emulator):
+    return smtp_emulator
 
 
 def policies(tenant):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Emulator, _ensure_collection_link, contoso, writing_requests
+from conftest import contoso, writing_requests
 
 from m365_emulator.state import ServicePrincipal
 
@@ -26,11 +26,8 @@ RECIPIENT = "it-team@contoso.com"
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    """The harness's emulator, with its SMTP submission server running (the shared one has none)."""
-    _ensure_collection_link()
-    with Emulator() as running:
-        yield running
+def emulator(smtp_emulator):
+    return smtp_emulator
 
 
 def relay(tenant, upn=RELAY):
