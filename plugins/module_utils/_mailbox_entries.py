@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 AUTH_MODES = ("basic", "oauth")
 STATES = ("present", "absent")
@@ -26,25 +27,20 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 UPN_PATTERN = re.compile(r"^%s(?:\.%s)*@%s(?:\.%s)+$" % (_ATOM, _ATOM, _LABEL, _LABEL))
 
 
+@dataclass
 class MailboxEntry:
     """One good entry. ``upn`` is lower-cased (Microsoft 365 compares user principal names without regard to
     case); ``as_written`` keeps the spelling of the inventory for messages and lookups keyed by it."""
 
-    __slots__ = ("upn", "as_written", "auth", "state", "position", "send_as")
-
-    def __init__(self, upn, as_written, auth, state, position, send_as=False):
-        self.upn = upn
-        self.as_written = as_written
-        self.auth = auth
-        self.state = state
-        self.position = position
-        self.send_as = send_as
+    upn: str
+    as_written: str
+    auth: str
+    state: str
+    position: int
+    send_as: bool = False
 
     def as_dict(self):
         return {"upn": self.upn, "auth": self.auth, "state": self.state, "send_as": self.send_as}
-
-    def __repr__(self):
-        return "MailboxEntry(%r, auth=%r, state=%r, send_as=%r)" % (self.upn, self.auth, self.state, self.send_as)
 
 
 def is_user_principal_name(value):
