@@ -90,6 +90,20 @@ class ThrottledError(M365Error):
     fields = ("retry_after",)
 
 
+class ServiceUnavailableError(ThrottledError):
+    """Still 503 (Service Unavailable) after every allowed retry: the service is down or overloaded, which is not
+    this app's request rate (a ThrottledError, so code that handles throttling handles it too)."""
+
+
+def retries_exhausted(service, what, status, text, **facts):
+    """The error for a 429 or 503 that every allowed retry met: throttled, or unavailable."""
+    if status == 503:
+        return ServiceUnavailableError("%s was unavailable (HTTP 503) for %s after every retry: %s"
+                                       % (service, what, text), status=status, **facts)
+    return ThrottledError("%s kept throttling %s after every retry: %s" % (service, what, text), status=status,
+                          **facts)
+
+
 class TransportError(M365Error):
     """The request never got an HTTP answer: DNS, TLS, refused connection or timeout."""
 

@@ -14,10 +14,10 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     ExchangeObjectNotFoundError,
     M365Error,
     PermissionDeniedError,
-    ThrottledError,
     TruncatedResultError,
     parse_json_body,
     plain_text,
+    retries_exhausted,
     short_exception_type,
     split_exchange_detail,
 )
@@ -142,9 +142,8 @@ class ExchangeClient:
                                          permission="Exchange.ManageAsApp + Exchange Administrator role",
                                          operation=cmdlet)
         if status in transport.THROTTLING_STATUSES:
-            return ThrottledError("Exchange Online kept throttling %s in tenant %s after every retry: %s"
-                                  % (cmdlet, tenant, text or outer), status=status, code=code,
-                                  request_id=request_id, retry_after=response.headers.get("Retry-After"))
+            return retries_exhausted("Exchange Online", "%s in tenant %s" % (cmdlet, tenant), status, text or outer,
+                                     code=code, request_id=request_id, retry_after=response.headers.get("Retry-After"))
         if status == 400 and "pagination" in (outer + " " + (text or "")).lower():
             return TruncatedResultError(
                 "%s in tenant %s could not fetch its next page (%s); the result would be incomplete, so "

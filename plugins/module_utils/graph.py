@@ -15,8 +15,8 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     M365Error,
     NotFoundError,
     PermissionDeniedError,
-    ThrottledError,
     parse_json_body,
+    retries_exhausted,
 )
 
 BATCH_SIZE = 20  # Graph refuses a $batch with more requests than this
@@ -71,8 +71,8 @@ def graph_error(status, body, operation, permission=None, identity=None, tenant=
         return NotFoundError("%s not found%s (%s)" % (subject, where, text), status=status, code=code,
                              request_id=request_id, identity=identity)
     if status in transport.THROTTLING_STATUSES:
-        return ThrottledError("Graph kept throttling %s%s after every retry: %s" % (operation, where, text),
-                              status=status, code=code, request_id=request_id, retry_after=retry_after)
+        return retries_exhausted("Graph", operation + where, status, text, code=code, request_id=request_id,
+                                 retry_after=retry_after)
     return M365Error("Graph failed %s%s: HTTP %s %s: %s" % (operation, where, status, code or "", text),
                      status=status, code=code, request_id=request_id)
 

@@ -10,6 +10,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     M365Error,
     NotFoundError,
     PermissionDeniedError,
+    ThrottledError,
 )
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchRequest
 
@@ -128,3 +129,18 @@ def test_graph_token_uses_the_cloud_scope_not_the_url_override(serve, clients):
     graph.get("x")
     assert graph.tokens.scopes == ["https://graph.microsoft.com/.default"]
     assert server.requests[0]["headers"]["Authorization"] == "Bearer token-for-https://graph.microsoft.com/.default"
+
+
+@pytest.mark.parametrize("status, error_type, words", [
+    (429, "ThrottledError", "kept throttling reading a"),
+    (503, "ServiceUnavailableError", "was unavailable (HTTP 503) for reading a"),
+])
+def test_retries_spent_on_429_is_throttled_and_on_503_unavailable(serve, clients, sleeps, status, error_type, words):
+    server = serve(lambda method, path, body, headers: (status, {"error": {"code": "x", "message": "busy"}},
+                                                        {"Retry-After": "1"}))
+    graph, _exchange, _events = clients(server.url, max_retries=1)
+    with pytest.raises(M365Error) as raised:
+        graph.get("users/a", operation="reading a")
+    assert type(raised.value).__name__ == error_type and words in str(raised.value)
+    assert isinstance(raised.value, ThrottledError) and raised.value.status == status
+    assert len(server.requests) == 2
