@@ -171,8 +171,9 @@ def shown(setting, value):
 
 
 def _row(step, tenant, mailbox, setting, desired, actual, status, message=None):
-    fix = None if status == "compliant" else fix_for(setting, desired, mailbox, tenant, step.get("app_id"),
-                                                       step.get("policy"))
+    fix = None
+    if status != "compliant":
+        fix = fix_for(setting, desired, mailbox, tenant, step.get("app_id"), step.get("policy"))
     return {
         "tenant": tenant,
         "mailbox": mailbox,

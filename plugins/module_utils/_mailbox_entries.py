@@ -5,9 +5,9 @@
 """The mailbox entries operators declare, parsed once for the role's filter and the modules that take them.
 
 An entry is a user principal name, or a mapping with ``upn`` (required), ``auth`` (``basic`` or ``oauth``),
-``state`` (``present`` or ``absent``) and, for ``oauth``, ``send_as`` (also grant the relay app Send As). ``parse_entries`` checks every entry and collects every problem,
-one line each, naming the entry by its position and its user principal name, so that whoever wrote the list
-can fix it in one go. Internal to this collection: other collections should not import it.
+``state`` (``present`` or ``absent``) and, for ``oauth``, ``send_as`` (also grant the relay app Send As).
+``parse_entries`` checks every entry and collects every problem, one line each, naming the entry by its
+position and its user principal name, so that whoever wrote the list can fix it in one go. Internal to this collection: other collections should not import it.
 """
 
 from __future__ import annotations
