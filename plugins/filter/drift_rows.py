@@ -155,7 +155,6 @@ def fix_for(setting, desired, mailbox=None, tenant=None, app_id=None, policy=Non
 def shown(setting, value):
     """A setting's value as a report cell: rights and policies as words, the absence of a thing as ``none``."""
     if setting == "smtp_app_consent" and value is not None:
-        value = value.get("granted") if isinstance(value, dict) else value
         return "granted" if value else "not_granted"
     if setting == "exchange_service_principal":
         return "registered" if value else "not_registered"

@@ -60,14 +60,17 @@ def bulk_diff(results):
     return {"before": before, "after": after}
 
 
-def bulk_summary(results):
-    """``changed`` and the failure message of a bulk module, naming every failed item."""
+def bulk_result(results, noun, tenant, diff=None, **extra):
+    """The result of a bulk module: ``changed``, ``results``, ``diff`` (default ``bulk_diff``) and ``extra``;
+    failed, with a message naming every failed item, when any item failed."""
+    result = dict(extra, changed=any(item.get("changed") for item in results), results=results,
+                  diff=bulk_diff(results) if diff is None else diff)
     failed = [item for item in results if item.get("failed")]
-    changed = any(item.get("changed") for item in results)
-    msg = ""
     if failed:
-        msg = "; ".join("%s: %s" % (item["identity"], item.get("msg") or "failed") for item in failed)
-    return changed, failed, msg
+        result.update(failed=True, msg="%d of %d %s failed in tenant %s: %s" % (
+            len(failed), len(results), noun, tenant,
+            "; ".join("%s: %s" % (item["identity"], item.get("msg") or "failed") for item in failed)))
+    return result
 
 
 def unique(identities):

@@ -36,10 +36,17 @@ def is_guid(value):
     return isinstance(value, str) and bool(_GUID.match(value))
 
 
+def guid_problems(params, *options):
+    """One message per option that is set but is not a GUID, to refuse before any request."""
+    return ["%s must be a GUID such as 6f1c2b7e-43d1-4c8e-9a77-0b4f0a3e5d21, not %r" % (option, params[option])
+            for option in options if params[option] is not None and not is_guid(params[option])]
+
+
 # ---- the enterprise application and the app registration (Graph) ---------------------------------------
 
 def service_principal_request(app_id):
-    """The enterprise application (service principal) of ``app_id`` in this tenant."""
+    """The enterprise application (service principal) of ``app_id`` in this tenant: Graph v1.0 addresses a service
+    principal by its appId as an alternate key (``servicePrincipals(appId='...')``, servicePrincipal "Get")."""
     return BatchRequest("GET", "servicePrincipals(appId='%s')?$select=id,appId,displayName,appRoles" % app_id,
                         operation="reading the enterprise application of app %s" % app_id,
                         permission=services.PERMISSIONS["service_principal_read"], identity=app_id)
@@ -162,6 +169,9 @@ def read_consent(graph, app_id):
     return Consent(client, resource, app_role_id, find_assignment(assignments, resource["id"], app_role_id))
 
 
+# Graph v1.0 "Grant an appRoleAssignment to a service principal": POST /servicePrincipals/{client id}/
+# appRoleAssignments with principalId, resourceId and appRoleId is what admin consent to an application
+# permission records.
 def grant_consent(graph, consent):
     """Assign SMTP.SendAsApp to the client; returns the new assignment."""
     return graph.request("POST", app_role_assignments_path(consent.client["id"]),

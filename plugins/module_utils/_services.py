@@ -42,7 +42,8 @@ PERMISSIONS = {
     "exchange": "Exchange.ManageAsApp (Office 365 Exchange Online) and the Exchange Administrator role",
     # The relay app's enterprise application and its consent (Graph).
     "service_principal_read": "Application.Read.All",
-    "app_role_assignment_write": "AppRoleAssignment.ReadWrite.All",
+    # Graph v1.0 "Grant an appRoleAssignment to a service principal": both, least privileged.
+    "app_role_assignment_write": "AppRoleAssignment.ReadWrite.All and Application.Read.All",
     # Sign-in logs also need an Entra ID P1 or P2 licence in the tenant.
     "sign_in_read": "AuditLog.Read.All",
 }

@@ -150,10 +150,9 @@ def desired_registration(module, app_id, before):
 
 def manage(module):
     app_id = module.params["app_id"]
-    for option in ("app_id", "object_id"):
-        value = module.params[option]
-        if value is not None and not relay.is_guid(value):
-            module.fail("%s must be a GUID such as 6f1c2b7e-43d1-4c8e-9a77-0b4f0a3e5d21, not %r" % (option, value))
+    problems = relay.guid_problems(module.params, "app_id", "object_id")
+    if problems:
+        module.fail("; ".join(problems))
     exchange = module.exchange
     before = relay.service_principal_state(
         relay.find_exchange_service_principal(relay.read_exchange_service_principals(exchange), app_id))

@@ -171,7 +171,7 @@ error:
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _relay_app as relay
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import bulk_summary, item_result, unique
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import bulk_result, item_result, unique
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeCommandError
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
@@ -276,13 +276,8 @@ def manage(module):
         apply(module, planned)
     diff = settle(planned, trustee, module.check_mode)
     results = [item for item, _steps in planned]
-    changed, failed, msg = bulk_summary(results)
-    result = {"changed": changed, "results": results, "diff": diff,
-              "trustee": {"identity": trustee.identity, "service_principal": trustee.principal is not None}}
-    if failed:
-        result.update(failed=True, msg="%d of %d mailboxes failed in tenant %s: %s"
-                      % (len(failed), len(results), tenant, msg))
-    return result
+    return bulk_result(results, "mailboxes", tenant, diff,
+                       trustee={"identity": trustee.identity, "service_principal": trustee.principal is not None})
 
 
 def main():

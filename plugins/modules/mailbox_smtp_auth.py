@@ -132,8 +132,7 @@ error:
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import (
-    bulk_diff,
-    bulk_summary,
+    bulk_result,
     item_result,
     unique,
 )
@@ -213,12 +212,7 @@ def manage(module):
     results = plan(module, identities, desired, exclusive)
     if not module.check_mode:
         apply(module, results)
-    changed, failed, msg = bulk_summary(results)
-    result = {"changed": changed, "results": results, "diff": bulk_diff(results)}
-    if failed:
-        result.update(failed=True, msg="%d of %d mailboxes failed in tenant %s: %s"
-                      % (len(failed), len(results), module.settings.tenant_id, msg))
-    return result
+    return bulk_result(results, "mailboxes", module.settings.tenant_id)
 
 
 def main():

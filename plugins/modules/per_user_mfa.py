@@ -107,8 +107,7 @@ error:
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import (
-    bulk_diff,
-    bulk_summary,
+    bulk_result,
     is_satisfied,
     item_result,
     unique,
@@ -141,12 +140,7 @@ def manage(module):
             if error is not None:
                 item.update(changed=False, failed=True, after=item["before"], msg=str(error))
 
-    changed, failed, msg = bulk_summary(results)
-    result = {"changed": changed, "results": results, "diff": bulk_diff(results)}
-    if failed:
-        result.update(failed=True, msg="%d of %d users failed in tenant %s: %s"
-                      % (len(failed), len(results), tenant, msg))
-    return result
+    return bulk_result(results, "users", tenant)
 
 
 def main():

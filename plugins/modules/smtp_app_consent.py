@@ -103,7 +103,7 @@ error:
   description: What failed, when the task failed because of Microsoft 365.
   returned: failure
   type: dict
-  sample: {"type": "PermissionDeniedError", "status": 403, "permission": "AppRoleAssignment.ReadWrite.All"}
+  sample: {"type": "PermissionDeniedError", "status": 403, "permission": "AppRoleAssignment.ReadWrite.All and Application.Read.All"}
 """
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _relay_app as relay
@@ -113,8 +113,9 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base impo
 
 def manage(module):
     app_id = module.params["app_id"]
-    if not relay.is_guid(app_id):
-        module.fail("app_id must be a GUID such as 6f1c2b7e-43d1-4c8e-9a77-0b4f0a3e5d21, not %r" % app_id)
+    problems = relay.guid_problems(module.params, "app_id")
+    if problems:
+        module.fail("; ".join(problems))
     consent = relay.read_consent(module.graph, app_id)
 
     def write(granted):

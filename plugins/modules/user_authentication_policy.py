@@ -124,7 +124,7 @@ error:
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth_policies as auth_policies
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import bulk_summary, item_result, unique
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import bulk_result, item_result, unique
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeCommandError
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
@@ -192,16 +192,11 @@ def manage(module):
     results = plan(module, users, wanted)
     if not module.check_mode:
         apply(module, results)
-    changed, failed, msg = bulk_summary(results)
     # Null (no policy of their own) is a value here, so the diff keeps it rather than skipping the user.
     found = [item for item in results if item["found"]]
-    result = {"changed": changed, "results": results,
-              "diff": {"before": {item["identity"]: item["before"] for item in found},
-                       "after": {item["identity"]: item["after"] for item in found}}}
-    if failed:
-        result.update(failed=True, msg="%d of %d users failed in tenant %s: %s"
-                      % (len(failed), len(results), module.settings.tenant_id, msg))
-    return result
+    return bulk_result(results, "users", module.settings.tenant_id,
+                       {"before": {item["identity"]: item["before"] for item in found},
+                        "after": {item["identity"]: item["after"] for item in found}})
 
 
 def main():

@@ -129,7 +129,7 @@ APP = "0d5c1b4a-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
 def test_oauth_steps_give_rows_with_the_auth_mode_and_a_fix_naming_the_app():
     steps = [
         {"setting": "smtp_app_consent", "desired": "granted", "app_id": APP,
-         "result": {"changed": True, "before": {"granted": False}}},
+         "result": {"changed": True, "before": False}},
         {"setting": "exchange_service_principal", "desired": "registered", "app_id": APP,
          "result": {"changed": False, "before": {"app_id": APP}}},
         {"setting": "mailbox_permission", "desired": "FullAccess", "app_id": APP, "mailboxes": ["notify@contoso.com"],

@@ -103,14 +103,17 @@ def test_mfa_enabled_is_satisfied_by_enforced_only():
     assert not compare.is_satisfied("disabled", "enforced", services.MFA_SATISFIED_BY)
 
 
-def test_bulk_diff_and_summary():
+def test_bulk_diff_and_result():
     results = [
         compare.item_result("a", before="disabled", after="enabled", changed=True),
         compare.item_result("b", found=False, failed=True, msg="not found"),
     ]
     assert compare.bulk_diff(results) == {"before": {"a": "disabled"}, "after": {"a": "enabled"}}
-    changed, failed, msg = compare.bulk_summary(results)
-    assert changed is True and len(failed) == 1 and msg == "b: not found"
+    result = compare.bulk_result(results, "mailboxes", "contoso", extra="kept")
+    assert result["changed"] is True and result["failed"] is True and result["extra"] == "kept"
+    assert result["msg"] == "1 of 2 mailboxes failed in tenant contoso: b: not found"
+    assert result["diff"] == {"before": {"a": "disabled"}, "after": {"a": "enabled"}}
+    assert "failed" not in compare.bulk_result(results[:1], "mailboxes", "contoso")
 
 
 def test_identities_are_deduplicated_case_insensitively():

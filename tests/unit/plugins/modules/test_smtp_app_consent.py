@@ -94,7 +94,7 @@ def test_an_app_without_enterprise_application_is_named(scripted_module):
 
 
 @pytest.mark.parametrize("denied, permission, operation", [
-    ("POST appRoleAssignments", "AppRoleAssignment.ReadWrite.All", "granting SMTP.SendAsApp to app"),
+    ("POST appRoleAssignments", "AppRoleAssignment.ReadWrite.All and Application.Read.All", "granting SMTP.SendAsApp to app"),
     ("GET appRoleAssignments", "Application.Read.All", "reading the app role assignments of app"),
 ])
 def test_permission_denied_names_the_permission_of_the_operation(scripted_module, denied, permission, operation):
