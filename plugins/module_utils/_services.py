@@ -24,6 +24,12 @@ CONDITIONAL_ACCESS_PATH = "identity/conditionalAccess/policies"
 # parallel); more than this reads the whole tenant in one paged listing. 25 single reads at 4 in flight
 # cost about 7 round trips, the same as a 7000-mailbox listing at 1000 per page.
 MAILBOX_LISTING_THRESHOLD = 25
+# Licences of more users than this are read from one paged /users listing instead of per-user $batch items:
+# 400 users are 20 batches, as many requests as listing about 20,000 users at the most Graph sends per page
+# (999 for /users, its "$top" documentation; assignedPlans is a $select-able property of user).
+LICENSE_LISTING_THRESHOLD = 400
+USERS_PAGE_MAX = 999
+LICENSE_FIELDS = "id,userPrincipalName,assignedPlans"
 EXCHANGE_CONCURRENCY = 4
 
 # What each read and write needs, named in errors and in "unreadable" findings. One table for every module.
@@ -284,14 +290,26 @@ def license_record(user):
 
 
 def license_request(user):
-    return BatchRequest("GET", user_path(user) + "?$select=id,userPrincipalName,assignedPlans",
+    return BatchRequest("GET", user_path(user) + "?$select=" + LICENSE_FIELDS,
                         operation="reading the licences of %s" % user, permission=PERMISSIONS["user_read"],
                         identity=user)
 
 
-def read_license_info(graph, users):
-    """A Lookup per user with ``record = license_record(...)``."""
-    return read_lookups(graph, users, license_request, license_record)
+def read_license_info(graph, users, threshold=LICENSE_LISTING_THRESHOLD):
+    """A Lookup per user with ``record = license_record(...)``: per-user ``$batch`` reads for a few users, one
+    paged ``/users`` listing for many (matched by object id or user principal name, the two keys
+    ``/users/{key}`` accepts)."""
+    users = list(users)
+    if len(users) <= threshold:
+        return read_lookups(graph, users, license_request, license_record)
+    index = {}
+    for user in graph.list("users", params={"$select": LICENSE_FIELDS, "$top": str(USERS_PAGE_MAX)},
+                           operation="listing the users' licences", permission=PERMISSIONS["user_read"]):
+        for key in (user.get("id"), user.get("userPrincipalName")):
+            if isinstance(key, str) and key:
+                index.setdefault(key.lower(), user)
+    return [Lookup(user, True, license_record(index[str(user).lower()])) if str(user).lower() in index
+            else Lookup(user, False) for user in users]
 
 
 # ---- Conditional Access (Graph, diagnosis only) ------------------------------------------------------

@@ -9,6 +9,8 @@ import pytest
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _compare as compare
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeObjectNotFoundError, PermissionDeniedError
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import NotFoundError
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchResult
 
 
 class FakeExchange:
@@ -130,3 +132,47 @@ def test_a_refused_security_defaults_write_names_the_least_privileged_permission
     assert caught.value.permission.startswith("Policy.ReadWrite.SecurityDefaults")
     assert str(caught.value).index("Policy.ReadWrite.SecurityDefaults") < str(caught.value).index(
         "Policy.ReadWrite.ConditionalAccess")
+
+
+class FakeGraph:
+    """Answers the /users listing and $batch licence reads from a list of users, recording each call."""
+
+    def __init__(self, users):
+        self.users = users
+        self.calls = []
+
+    def list(self, path, params=None, **kwargs):
+        self.calls.append(("list", path, dict(params or {})))
+        return list(self.users)
+
+    def batch(self, requests, version="v1.0"):
+        self.calls.append(("batch", len(requests)))
+        results = []
+        for request in requests:
+            match = [user for user in self.users if request.identity.lower() in
+                     (user["id"].lower(), user["userPrincipalName"].lower())]
+            results.append(BatchResult(200, match[0]) if match else
+                           BatchResult(404, error=NotFoundError("no", identity=request.identity)))
+        return results
+
+
+MAILBOX_PLAN = {"service": "exchange", "capabilityStatus": "Enabled",
+                "servicePlanId": "9aaf7827-d63c-4b61-89c3-182f06f82e5c"}
+GRAPH_USERS = [{"id": "id-%d" % number, "userPrincipalName": "Device%d@contoso.com" % number,
+                "assignedPlans": [MAILBOX_PLAN] if number % 2 else []} for number in range(1, 11)]
+
+
+def test_licences_of_many_users_come_from_one_users_listing_matched_by_upn_or_id():
+    graph = FakeGraph(GRAPH_USERS)
+    lookups = services.read_license_info(graph, ["device1@contoso.com", "ID-2", "ghost@contoso.com"], threshold=2)
+    assert graph.calls == [("list", "users", {"$select": "id,userPrincipalName,assignedPlans", "$top": "999"})]
+    assert [(lookup.found, lookup.record.get("licensed")) for lookup in lookups] == [(True, True), (True, False),
+                                                                                      (False, None)]
+    assert lookups[1].record["user_principal_name"] == "Device2@contoso.com"
+
+
+def test_licences_of_few_users_are_read_per_user_in_a_batch():
+    graph = FakeGraph(GRAPH_USERS)
+    lookups = services.read_license_info(graph, ["device3@contoso.com", "ghost@contoso.com"])
+    assert graph.calls == [("batch", 2)]
+    assert [lookup.found for lookup in lookups] == [True, False] and lookups[0].record["licensed"] is True
