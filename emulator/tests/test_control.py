@@ -241,3 +241,12 @@ def test_request_log_is_bounded():
         for _ in range(5):
             session.get(f"{emulator.base_url}/v1.0/users")
         assert [entry["seq"] for entry in emulator.request_log] == [3, 4, 5]
+
+
+def test_tokens_lists_every_issued_access_token_in_order(emulator, control, get_token):
+    before = control("GET", "tokens").json()["tokens"]
+    graph = get_token("graph")
+    exchange = get_token("exchange")
+    issued = control("GET", "tokens").json()["tokens"]
+    assert issued[len(before):] == [graph, exchange]
+    assert emulator.tokens.issued() == issued
