@@ -165,19 +165,22 @@ def send(session, method, url, **kwargs):
     headers.setdefault("client-request-id", str(uuid.uuid4()))
     try:
         return session.request(method, url, headers=headers, **kwargs)
-    except requests.exceptions.SSLError as error:
-        raise TransportError("TLS verification failed for %s: %s (set ca_path to the issuing CA bundle)"
-                             % (url, _root_cause(error)), url=url) from error
-    except requests.exceptions.ConnectTimeout as error:
-        raise TransportError("Timed out connecting to %s" % url, url=url) from error
-    except requests.exceptions.Timeout as error:
-        raise TransportError("No answer from %s within the timeout of %s seconds"
-                             % (url, kwargs.get("timeout") or getattr(session, "default_timeout", "?")),
-                             url=url) from error
-    except requests.exceptions.ConnectionError as error:
-        raise TransportError("Could not connect to %s: %s" % (url, _root_cause(error)), url=url) from error
     except requests.exceptions.RequestException as error:
-        raise TransportError("Request to %s failed: %s" % (url, _root_cause(error)), url=url) from error
+        raise transport_error(url, error, kwargs.get("timeout") or getattr(session, "default_timeout", "?")) from error
+
+
+def transport_error(url, error, timeout):
+    """The TransportError that says what went wrong reaching ``url``, for a requests exception."""
+    if isinstance(error, requests.exceptions.SSLError):
+        return TransportError("TLS verification failed for %s: %s (set ca_path or M365_CA_PATH to the bundle of "
+                              "the CA that issued its certificate)" % (url, _root_cause(error)), url=url)
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return TransportError("Timed out connecting to %s" % url, url=url)
+    if isinstance(error, requests.exceptions.Timeout):
+        return TransportError("No answer from %s within the timeout of %s seconds" % (url, timeout), url=url)
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return TransportError("Could not connect to %s: %s" % (url, _root_cause(error)), url=url)
+    return TransportError("Request to %s failed: %s" % (url, _root_cause(error)), url=url)
 
 
 def _root_cause(error):
