@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,16 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9]
                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _URL_OPTIONS = (("authority_url", "M365_AUTHORITY_URL"), ("graph_url", "M365_GRAPH_URL"),
                 ("exchange_url", "M365_EXCHANGE_URL"))
+
+
+def env_fallback(*names, **_options):
+    """Ansible's env_fallback, except that an empty variable counts as unset: an AWX credential injector sets
+    every variable of its type, empty for an input the credential leaves blank (a secret when the app signs in
+    with a certificate), and an empty secret must not clash with the certificate."""
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    raise AnsibleFallbackNotFound
 
 
 def connection_argument_spec():
