@@ -69,8 +69,8 @@ options:
   subject:
     description:
       - Subject of the test message.
-      - O(host), O(username), O(sender), O(recipient), O(subject) and O(ehlo_name) must each be one line: a line
-        break would start another SMTP command or header, so it is refused before connecting. O(sender) and
+      - O(host), O(username), O(sender), O(recipient), O(subject) and O(ehlo_name) must each be one line, since a
+        line break would start another SMTP command or header; one is refused before connecting. O(sender) and
         O(recipient) must be email addresses.
     type: str
     default: SMTP AUTH test from m365ops.smtp_auth
