@@ -15,7 +15,10 @@ description:
     options), and optionally sends a test message to O(recipient).
   - Returns the full SMTP transcript with every authentication payload masked, the last reply (code, enhanced
     status code, text), and the diagnosis - the reply mapped to its cause and its fix - for every refusal
-    Microsoft documents for SMTP AUTH (5.7.139 in all its forms, 5.7.3, 5.7.57, 5.7.60, 5.7.30). The
+    Microsoft documents for SMTP AUTH (5.7.139 in all its forms, 5.7.3, 5.7.57, 5.7.60, 5.7.30) and for what comes
+    after AUTH (the 4.3.2 connection limit, the 5.2.0 submission quota, Send As at the end of DATA, the 5.1.8
+    restricted sender, 4.7.66 old TLS, 5.7.64 relay without a connector). A reply it does not know is classified by
+    its enhanced status code (RFC 3463), marked as a fallback. The
     C([<frontend> <timestamp> <id>]) suffix newer servers append is split off into RV(server_suffix).
   - A DNS failure, a closed port, a timeout, a TLS failure and a server without STARTTLS each end in their own
     RV(status), never in a traceback.
@@ -277,6 +280,27 @@ diagnosis:
       type: list
       elements: str
       sample: [mailbox_smtp_auth_disabled]
+    limit:
+      description:
+        - The sending limit the reply says was met - V(concurrent_connections) (3 per mailbox), V(message_rate)
+          (30 messages a minute) or V(submission_quota) (30 messages a minute or 10,000 recipients a day); null
+          for any other reply.
+      type: str
+      sample: concurrent_connections
+    fallback:
+      description:
+        - Returned (true) for a failure reply the table does not know; the cause and fix then come from the class
+          and subject of its enhanced status code (RV(diagnosis.family)), not from the exact reply.
+      type: bool
+      returned: for a reply the table does not know
+    family:
+      description:
+        - What the enhanced status code says by RFC 3463 - C(class) (V(4) transient, V(5) permanent),
+          C(class_meaning), C(subject) and C(subject_meaning) (addressing, mailbox, mail system, network and
+          routing, mail delivery protocol, message content or media, security or policy) and C(advice); null when
+          the reply has no enhanced status code.
+      type: dict
+      returned: for a reply the table does not know
 transcript:
   description:
     - Every line sent (C(C:)) and received (C(S:)).
