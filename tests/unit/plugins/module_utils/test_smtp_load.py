@@ -21,8 +21,8 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_probe impo
     load_errors,
     run_load,
 )
-# The probe tests' server and settings serve the load tests too.
-from test_smtp_probe import certificates, server, settings_for  # noqa: F401  (pytest fixtures)
+# The probe tests' settings serve the load tests too (the server and its certificates are conftest fixtures).
+from test_smtp_probe import settings_for
 
 ACCEPTED = "250 2.0.0 OK <test@probe> [Hostname=TESTFRONTEND]"
 QUOTA = "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException [Hostname=TESTFRONTEND]"
