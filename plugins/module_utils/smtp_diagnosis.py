@@ -43,12 +43,15 @@ REPLY_NOT_AUTHENTICATED = "530 5.7.57 Client not authenticated to send mail."
 REPLY_NOT_AUTHENTICATED_OLD = "530 5.7.57 SMTP; Client was not authenticated to send anonymous mail during MAIL FROM"
 REPLY_SEND_AS = "550 5.7.60 SMTP; Client does not have permissions to send as this sender"
 REPLY_BASIC_RETIRED = "550 5.7.30 Basic authentication is not supported for Client Submission."
-# After AUTH succeeds (section "SMTP submission" of the wire notes). The two 4.3.2 lines are field captures: the
-# first is the wording of the Exchange Team blog (2018) and of application logs, the second of later captures.
+# After AUTH succeeds (section "SMTP submission" of the wire notes). The two 4.3.2 lines are field captures in
+# application logs quoted in public issues (2018-2020 with "[Hostname=...]" after them, and from 2021 the
+# "Concurrent connections limit exceeded" wording); Microsoft's own page on SMTP submission was corrected in 2025
+# to the wording actually returned, which is not public here, so both are matched.
 REPLY_SENDER_THREAD_LIMIT = "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
 REPLY_CONCURRENT_CONNECTIONS = ("432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending "
                                 "for more information.")
-# The Exchange Online limits page names the exception; what follows it in the field is not confirmed, so matching
+# Microsoft's SMTP submission page names the exception (for the daily recipient limit; since a 2021 correction
+# it says the per-minute excess may only be delayed); what follows it in the field is not confirmed, so matching
 # keys on the exception's name.
 REPLY_SUBMISSION_QUOTA = "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException"
 # Exchange's own wording of a message rate limit (receive connectors and throttling policies); seen as 421 and
