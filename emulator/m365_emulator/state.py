@@ -111,6 +111,9 @@ DEFAULT_BEHAVIOUR = {
     # What Get-User and Get-OrganizationConfig show for an authentication policy: "name" or
     # "distinguished_name".
     "authentication_policy_shows": "name",
+    # Whether app-only tokens carry the wids claim (directory role template ids). Field captures show it on
+    # app-only Graph tokens; Microsoft's claims reference says not to depend on any claim being present.
+    "app_token_wids": True,
 }
 
 
