@@ -176,8 +176,8 @@ def report(module):
     graph, exchange = grants(module, needs, exchange=False), grants(module, needs, exchange=True)
     checks = permissions.evaluate(needs, graph, exchange)
     for line in permissions.describe(checks, "unknown", with_reason=True):
-        module.warn("Tenant %s: cannot tell whether app %s holds %s" % (module.settings.tenant_id,
-                                                                       module.settings.client_id, line))
+        module.warn("Tenant %s: cannot tell whether app %s holds %s"
+                    % (module.settings.tenant_id, module.settings.client_id, line))
     return {"changed": False, "checks": checks,
             "missing": [check for check in checks if check["verdict"] == "missing"],
             "unknown": [check for check in checks if check["verdict"] == "unknown"],

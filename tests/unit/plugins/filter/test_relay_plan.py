@@ -35,12 +35,12 @@ def bare(step):
 def test_the_default_plan_runs_the_basic_steps_in_order():
     plan = relay_plan(ENTRIES)
     assert planned(plan) == ["license", "security_defaults", "retired_mailbox_smtp_auth", "mailbox_smtp_auth",
-                          "per_user_mfa"]
+                                "per_user_mfa"]
     assert bare(plan["license"]) == {"step": "license", "setting": "license", "desired": "licensed", "mailboxes": BASIC,
-                               "register": "_relay_accounts_license"}
+                                     "register": "_relay_accounts_license"}
     assert bare(plan["security_defaults"]) == {"step": "security_defaults", "setting": "security_defaults",
-                                         "desired": "disabled", "mailboxes": [],
-                                         "register": "_relay_accounts_security_defaults"}
+                                               "desired": "disabled", "mailboxes": [],
+                                               "register": "_relay_accounts_security_defaults"}
     assert bare(plan["retired_mailbox_smtp_auth"]) == {
         "step": "retired_mailbox_smtp_auth", "setting": "mailbox_smtp_auth", "desired": "disabled",
         "mailboxes": ["old-copier@contoso.com"], "register": "_relay_accounts_retired"}
@@ -49,21 +49,21 @@ def test_the_default_plan_runs_the_basic_steps_in_order():
         "register": "_relay_accounts_smtp_auth", "exclusive": False,
         "declared_elsewhere": ["old-copier@contoso.com"]}
     assert bare(plan["per_user_mfa"]) == {"step": "per_user_mfa", "setting": "per_user_mfa", "desired": "disabled",
-                                    "mailboxes": BASIC, "register": "_relay_accounts_per_user_mfa"}
+                                          "mailboxes": BASIC, "register": "_relay_accounts_per_user_mfa"}
 
 
 def test_oauth_mailboxes_get_the_oauth_steps_and_no_basic_one():
     plan = relay_plan(MIXED, oauth_app_id=APP)
     assert planned(plan) == ["license", "security_defaults", "smtp_app_consent", "exchange_service_principal",
-                          "full_access", "send_as", "retired_permissions", "retired_mailbox_smtp_auth",
-                          "mailbox_smtp_auth", "per_user_mfa"]
+                                "full_access", "send_as", "retired_permissions", "retired_mailbox_smtp_auth",
+                                "mailbox_smtp_auth", "per_user_mfa"]
     oauth = ["notify@contoso.com", "erp-app@contoso.com"]
     assert plan["license"]["mailboxes"] == BASIC + oauth
     assert plan["mailbox_smtp_auth"]["mailboxes"] == BASIC + oauth
     assert plan["per_user_mfa"]["mailboxes"] == BASIC
     assert bare(plan["smtp_app_consent"]) == {"step": "smtp_app_consent", "setting": "smtp_app_consent",
-                                        "desired": "granted", "mailboxes": [], "app_id": APP,
-                                        "register": "_relay_accounts_smtp_app_consent"}
+                                              "desired": "granted", "mailboxes": [], "app_id": APP,
+                                              "register": "_relay_accounts_smtp_app_consent"}
     assert plan["full_access"]["mailboxes"] == oauth and plan["full_access"]["access_rights"] == ["FullAccess"]
     assert plan["send_as"]["mailboxes"] == ["erp-app@contoso.com"] and plan["send_as"]["access_rights"] == ["SendAs"]
     assert plan["retired_permissions"]["mailboxes"] == ["old-app@contoso.com"]
@@ -74,7 +74,7 @@ def test_oauth_mailboxes_get_the_oauth_steps_and_no_basic_one():
 def test_an_oauth_only_tenant_touches_neither_security_defaults_nor_mfa():
     plan = relay_plan(relay_mailboxes(["notify@contoso.com"], "oauth"), oauth_app_id=APP)
     assert planned(plan) == ["license", "smtp_app_consent", "exchange_service_principal", "full_access",
-                          "mailbox_smtp_auth"]
+                                "mailbox_smtp_auth"]
 
 
 def test_oauth_mailboxes_need_the_relay_app():
