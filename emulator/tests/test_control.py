@@ -84,7 +84,8 @@ def test_faults_crud(control):
 
 
 @pytest.mark.parametrize("spec", [{"status": 200}, {"path": "("}, {"count": 0}, {"colour": "red"},
-                                  {"retry_after": -1}, {"retry_after": "soon"}, {"retry_after": True}])
+                                  {"retry_after": -1}, {"retry_after": "soon"}, {"retry_after": True},
+                                  {"ratio": 0}, {"ratio": 1.5}, {"ratio": True}])
 def test_invalid_faults_are_400(control, spec):
     response = control("POST", "faults", json=spec)
     assert response.status_code == 400 and response.json()["error"]["message"]
@@ -110,6 +111,20 @@ def test_unlimited_fault_until_deleted(emulator, http, control, get_token):
     assert [http.get(emulator.base_url + SECURITY_DEFAULTS, headers=token).status_code for _ in range(3)] == [503] * 3
     control("DELETE", "faults")
     assert http.get(emulator.base_url + SECURITY_DEFAULTS, headers=token).status_code == 200
+
+
+def test_a_storm_hits_its_share_of_the_matching_requests_evenly_and_within_its_count(emulator, http, control,
+                                                                                     get_token):
+    control("POST", "faults", json={"path": "identitySecurity", "status": 429, "count": 3, "ratio": 0.5})
+    token = bearer(get_token("graph"))
+    statuses = [http.get(emulator.base_url + SECURITY_DEFAULTS, headers=token).status_code for _ in range(8)]
+    assert statuses == [200, 429, 200, 429, 200, 429, 200, 200]
+    assert control("GET", "faults").json()["faults"] == []
+
+
+def test_a_storm_fault_reports_what_it_saw(control):
+    created = control("POST", "faults", json={"path": "x", "ratio": 0.25, "count": None}).json()
+    assert created["ratio"] == 0.25 and created["seen"] == 0 and created["hits"] == 0
 
 
 def test_behaviour_patch_is_validated(emulator, control):
