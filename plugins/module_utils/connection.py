@@ -48,6 +48,8 @@ CLOUDS = {
 
 DEFAULT_TIMEOUT = 30
 DEFAULT_MAX_RETRIES = 4
+# The longest Retry-After a run waits out; a longer one fails the request at once, saying how long was asked.
+DEFAULT_MAX_RETRY_WAIT = 300
 
 
 def connection_argument_spec():
@@ -70,6 +72,8 @@ def connection_argument_spec():
         validate_certs=dict(type="bool", default=True),
         timeout=dict(type="int", default=DEFAULT_TIMEOUT),
         max_retries=dict(type="int", default=DEFAULT_MAX_RETRIES),
+        max_retry_wait=dict(type="int", default=DEFAULT_MAX_RETRY_WAIT,
+                            fallback=(env_fallback, ["M365_MAX_RETRY_WAIT"])),
     )
 
 
@@ -91,6 +95,9 @@ def connection_errors(params, need_credentials=True):
     max_retries = params.get("max_retries")
     if max_retries is not None and max_retries < 0:
         errors.append("max_retries must be 0 or more, not %s" % max_retries)
+    max_retry_wait = params.get("max_retry_wait")
+    if max_retry_wait is not None and max_retry_wait < 0:
+        errors.append("max_retry_wait must be 0 or more seconds, not %s" % max_retry_wait)
     ca_path = params.get("ca_path")
     if ca_path and not os.path.exists(ca_path):
         errors.append("ca_path (or M365_CA_PATH) is %s, which does not exist" % ca_path)
@@ -123,6 +130,7 @@ class ConnectionSettings:
     validate_certs: bool = True
     timeout: int = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    max_retry_wait: int = DEFAULT_MAX_RETRY_WAIT
 
     @classmethod
     def from_params(cls, params):
