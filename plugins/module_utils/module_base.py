@@ -114,9 +114,9 @@ class M365Module:
         result["retries"] = self.retry_events.as_list()
         summary = self.retry_events.summary()
         if summary and (summary["throttled"] or summary["unavailable"]):
-            kinds = [text % count for text, count in (("throttled %d request(s) (HTTP 429)", summary["throttled"]),
-                                                       ("was unavailable for %d (HTTP 503/504)", summary["unavailable"]))
-                     if count]
+            counted = (("throttled %d request(s) (HTTP 429)", summary["throttled"]),
+                       ("was unavailable for %d (HTTP 503/504)", summary["unavailable"]))
+            kinds = [text % count for text, count in counted if count]
             longest = summary["longest"]
             self.warn("Microsoft 365 %s for tenant %s; they were retried after waiting %s s in all, the longest "
                       "%s s before %s %s (see 'retries')."

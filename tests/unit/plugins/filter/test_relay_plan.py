@@ -35,7 +35,7 @@ def bare(step):
 def test_the_default_plan_runs_the_basic_steps_in_order():
     plan = relay_plan(ENTRIES)
     assert planned(plan) == ["license", "security_defaults", "retired_mailbox_smtp_auth", "mailbox_smtp_auth",
-                                "per_user_mfa"]
+                             "per_user_mfa"]
     assert bare(plan["license"]) == {"step": "license", "setting": "license", "desired": "licensed", "mailboxes": BASIC,
                                      "register": "_relay_accounts_license"}
     assert bare(plan["security_defaults"]) == {"step": "security_defaults", "setting": "security_defaults",
@@ -55,8 +55,8 @@ def test_the_default_plan_runs_the_basic_steps_in_order():
 def test_oauth_mailboxes_get_the_oauth_steps_and_no_basic_one():
     plan = relay_plan(MIXED, oauth_app_id=APP)
     assert planned(plan) == ["license", "security_defaults", "smtp_app_consent", "exchange_service_principal",
-                                "full_access", "send_as", "retired_permissions", "retired_mailbox_smtp_auth",
-                                "mailbox_smtp_auth", "per_user_mfa"]
+                             "full_access", "send_as", "retired_permissions", "retired_mailbox_smtp_auth",
+                             "mailbox_smtp_auth", "per_user_mfa"]
     oauth = ["notify@contoso.com", "erp-app@contoso.com"]
     assert plan["license"]["mailboxes"] == BASIC + oauth
     assert plan["mailbox_smtp_auth"]["mailboxes"] == BASIC + oauth
@@ -74,7 +74,7 @@ def test_oauth_mailboxes_get_the_oauth_steps_and_no_basic_one():
 def test_an_oauth_only_tenant_touches_neither_security_defaults_nor_mfa():
     plan = relay_plan(relay_mailboxes(["notify@contoso.com"], "oauth"), oauth_app_id=APP)
     assert planned(plan) == ["license", "smtp_app_consent", "exchange_service_principal", "full_access",
-                                "mailbox_smtp_auth"]
+                             "mailbox_smtp_auth"]
 
 
 def test_oauth_mailboxes_need_the_relay_app():
