@@ -21,6 +21,9 @@ BEHAVIOUR_CHOICES = {
     "sign_in_client_app": ("Authenticated SMTP", "SMTP"),
     "mailbox_permission_user": ("display_name", "identity", "app_id"),
     "authentication_policy_shows": ("name", "distinguished_name"),
+    "smtp_connection_limit_reply": ("sender_thread", "concurrent_connections", "off"),
+    "smtp_message_rate_reply": ("quota", "rate", "off"),
+    "send_as_denied_at": ("mail_from", "data"),
 }
 
 
