@@ -18,7 +18,7 @@ _USER_KEYS = {
     "user_principal_name", "id", "display_name", "password", "licenses", "per_user_mfa_state",
     "mfa_method_registered", "has_mailbox", "recipient_type_details", "primary_smtp_address",
     "smtp_client_authentication_disabled", "authentication_policy", "mailbox_permissions", "send_as",
-    "directory_roles",
+    "directory_roles", "restricted_sender",
 }
 _APP_KEYS = {
     "client_id", "display_name", "object_id", "service_principal_id", "secrets", "certificates",

@@ -115,6 +115,21 @@ DEFAULT_BEHAVIOUR = {
     # How Get-InboundConnector shows SenderDomains: "address_space" (smtp:*;1, the form field reports show) or
     # "domain" (* as it was given); not confirmed which the REST transport prints.
     "inbound_connector_sender_domains": "address_space",
+    # Concurrent authenticated SMTP sessions per mailbox (3: Exchange Team blog, 2018); a session past the limit
+    # is refused at the end of DATA with smtp_connection_limit_reply: "sender_thread" (432 4.3.2
+    # STOREDRV.ClientSubmit; sender thread limit exceeded), "concurrent_connections" (432 4.3.2 Concurrent
+    # connections limit exceeded. ...), both field captures, or "off".
+    "smtp_connection_limit": 3,
+    "smtp_connection_limit_reply": "sender_thread",
+    # Messages a mailbox may submit in any 60 seconds (30: Exchange Online limits page); the next gets
+    # smtp_message_rate_reply: "quota" (554 5.2.0 ...SubmissionQuotaExceededException, the limits page),
+    # "rate" (421 4.4.2 Message submission rate ..., Exchange's throttling wording) or "off" (accepted: the
+    # service description says the excess is delayed rather than refused).
+    "smtp_message_rate_limit": 30,
+    "smtp_message_rate_reply": "quota",
+    # Where a MAIL FROM the mailbox may not send as is refused: "mail_from" (550 5.7.60, documented) or "data"
+    # (accepted, then 554 5.2.252 SendAsDenied at the end of DATA, as field captures show).
+    "send_as_denied_at": "mail_from",
 }
 
 
@@ -308,6 +323,8 @@ class User:
     send_as: list[str] = field(default_factory=list)
     # Directory roles the user holds, by name or role template id.
     directory_roles: list[str] = field(default_factory=list)
+    # On the Restricted entities list (blocked from sending after spam): MAIL FROM gets 550 5.1.8.
+    restricted_sender: bool = False
 
     def __post_init__(self):
         if not self.display_name:

@@ -16,18 +16,26 @@ a host in a device's network.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
+import dataclasses
 import errno
+import ipaddress
+import itertools
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis import (
+    LIMITS,
     diagnose_reply,
     diagnose_transport_failure,
     parse_reply,
+    parse_reply_line,
 )
 
 MASK = "********"
@@ -394,3 +402,257 @@ def failure_before_smtp(settings, stage, kind, error):
 def run_probe(settings):
     """Run the submission test described by ``settings`` (a ``ProbeSettings``); returns the result dict."""
     return Probe(settings).run()
+
+
+# --- load: N messages over M parallel connections -----------------------------------------------------------------
+
+MAX_LOAD_MESSAGES = 100
+MAX_LOAD_CONNECTIONS = 10
+MAX_LOAD_SECONDS = 600
+# Microsoft's submission hosts (those of connection.CLOUDS, and smtp-legacy, the same service) besides loopback: a
+# load test aims only at the service whose limits it shows, never at a third party's server.
+LOAD_HOSTS = ("smtp.office365.com", "smtp-legacy.office365.com", "smtp.office365.us", "smtp.partner.outlook.cn")
+
+
+def _is_loopback(host):
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_errors(messages, connections, time_limit, host, auth_mode="basic"):
+    """What is wrong with a load test's bounds (one sentence each, naming the option); empty when it may run."""
+    errors = []
+    if auth_mode == "none" and (messages > 1 or connections > 1):
+        errors.append("messages and connections above 1 need auth_mode basic or oauth: the sending limits they "
+                      "show are those of an authenticated mailbox")
+    if not 1 <= messages <= MAX_LOAD_MESSAGES:
+        errors.append("messages must be between 1 and %d, not %s" % (MAX_LOAD_MESSAGES, messages))
+    if not 1 <= connections <= MAX_LOAD_CONNECTIONS:
+        errors.append("connections must be between 1 and %d, not %s" % (MAX_LOAD_CONNECTIONS, connections))
+    elif connections > messages:
+        errors.append("connections (%s) must not be more than messages (%s): every connection sends at least one"
+                      % (connections, messages))
+    if not 1 <= time_limit <= MAX_LOAD_SECONDS:
+        errors.append("time_limit must be between 1 and %d seconds, not %s" % (MAX_LOAD_SECONDS, time_limit))
+    if (messages > 1 or connections > 1) and host.lower() not in LOAD_HOSTS and not _is_loopback(host):
+        errors.append("host %s: more than one message or connection is sent only to Microsoft's submission "
+                      "endpoint (%s) or to a loopback address" % (host, ", ".join(LOAD_HOSTS)))
+    return errors
+
+
+class LoadConnection(Probe):
+    """One connection of a load test: opened and authenticated like the single test, then sends its share of the
+    messages, each with its own reply and diagnosis."""
+
+    def __init__(self, settings, number, deadline, sequence):
+        super().__init__(settings)
+        self.number = number
+        self.deadline = deadline
+        self._sequence = sequence
+        self.sent = []
+
+    def open(self):
+        """Connect, STARTTLS and AUTH; True when the connection may send."""
+        try:
+            self._connect()
+            self._ehlo()
+            self._starttls()
+            self._authenticate()
+        except _Stop:
+            return False
+        except smtplib.SMTPResponseException as error:
+            self._reply_outcome(error.smtp_code, error.smtp_error, "refused")
+            return False
+        except (OSError, smtplib.SMTPException) as error:
+            self._transport_failure(self.classify_error(error), error)
+            return False
+        return self.result["ok"]
+
+    def _message_result(self, number, status, stage, code=None, reply=None, error=None):
+        outcome = {"message": number, "connection": self.number, "status": status, "stage": stage,
+                   "reply_code": None, "enhanced_status_code": None, "reply_line": None, "server_suffix": None,
+                   "message_id": None, "error": error, "diagnosis": None, "order": next(self._sequence)}
+        if code is not None:
+            parsed = parse_reply(code, reply)
+            outcome.update(reply_code=parsed.code, enhanced_status_code=parsed.enhanced_status_code,
+                           reply_line=parsed.line, server_suffix=parsed.server_suffix,
+                           diagnosis=diagnose_reply(parsed, None, mailbox=self.settings.username))
+        elif status != "not_sent":
+            outcome["diagnosis"] = diagnose_transport_failure(status, error)
+        self.sent.append(outcome)
+        return outcome
+
+    def send_numbered(self, number, total):
+        """Send test message ``number`` of ``total``; a refusal is the message's result and the connection goes on
+        (RSET), a failure below SMTP ends the connection's sending."""
+        settings = self.settings
+        message = self._build_message()
+        message.replace_header("Subject", "%s (%d/%d)" % (settings.subject, number, total))
+        stage = "mail"
+        try:
+            code, reply = self.smtp.mail(settings.sender)
+            if code == 250:
+                stage = "rcpt"
+                code, reply = self.smtp.rcpt(settings.recipient)
+            if code in (250, 251):
+                stage = "data"
+                code, reply = self.smtp.data(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
+            if code == 250:
+                outcome = self._message_result(number, "sent", stage, code, reply)
+                outcome["message_id"] = message["Message-ID"]
+                return True
+            self._message_result(number, "refused", stage, code, reply)
+            # 421 closes the session; any other refusal leaves it usable once the transaction is reset.
+            if code == 421:
+                return False
+            self.smtp.rset()
+            return True
+        except smtplib.SMTPResponseException as error:
+            self._message_result(number, "refused", stage, error.smtp_code, error.smtp_error)
+        except (OSError, smtplib.SMTPException) as error:
+            self._message_result(number, self.classify_error(error), stage, error=str(error) or type(error).__name__)
+        return False
+
+    def not_sent(self, numbers, reason):
+        for number in numbers:
+            self._message_result(number, "not_sent", None, error=reason)
+
+    def run_share(self, numbers, total, barrier):
+        """Open, wait for the other connections (so they are all open at once, as devices sharing a mailbox are),
+        send ``numbers``, close. Returns the connection's result."""
+        opened = self.open()
+        try:
+            barrier.wait(max(0.0, self.deadline - time.monotonic()))
+        except threading.BrokenBarrierError:
+            # Another connection never arrived in time; this one still sends its share.
+            pass
+        pending = list(numbers)
+        try:
+            if not opened:
+                self.not_sent(pending, "the connection did not authenticate")
+                pending = []
+            elif not self.settings.send_message:
+                self.not_sent(pending, "check mode sends no message")
+                pending = []
+            while pending:
+                if time.monotonic() >= self.deadline:
+                    self.not_sent(pending, "time_limit reached")
+                    break
+                number = pending.pop(0)
+                if not self.send_numbered(number, total):
+                    self.not_sent(pending, "the connection ended after message %d" % number)
+                    break
+        finally:
+            self._quit()
+            if self.smtp is not None:
+                self.result["transcript"] = list(self.smtp.transcript)
+        self.result["connection"] = self.number
+        self.result["messages"] = [outcome["message"] for outcome in self.sent]
+        self.result["summary"] = summarise(self.settings, self.result)
+        return self.result
+
+
+def _first(outcomes, wanted):
+    return next((outcome for outcome in sorted(outcomes, key=lambda item: item["order"]) if wanted(outcome)), None)
+
+
+def _load_summary(settings, load):
+    who = settings.username or "(no user)"
+    where = "%s:%s" % (settings.host, settings.port)
+    counts = "%d of %d messages accepted over %d connections" % (
+        load["messages_sent"], load["messages_requested"], load["connections_requested"])
+    failed = [result for result in load["connections"] if not result["authenticated"]]
+    if failed:
+        counts += " (%d of them did not authenticate; connection %d: %s)" % (
+            len(failed), failed[0]["connection"], failed[0]["summary"])
+    first_limit = load["first_limit"]
+    if first_limit:
+        return ("%s: %s; the limit met first: %s (\"%s\" for message %d on connection %d). Fix: %s" % (
+            who, counts, first_limit["description"], first_limit["reply_line"], first_limit["message"],
+            first_limit["connection"], first_limit["fix"]))
+    refusal = load["first_refusal"]
+    if refusal:
+        return "%s: %s at %s; no sending limit was met, but message %d got \"%s\". Cause: %s Fix: %s" % (
+            who, counts, where, refusal["message"], refusal["reply_line"] or refusal["status"],
+            refusal["cause"], refusal["fix"])
+    return "%s: %s at %s; no limit was met." % (who, counts, where)
+
+
+def run_load(settings, messages, connections, time_limit):
+    """Send ``messages`` test messages over ``connections`` parallel connections (one thread each, all opened
+    before any sends), within ``time_limit`` seconds; the result has the single test's keys (from the first
+    refusal, or the last accepted message) and ``load`` (per connection, per message, the limit met first)."""
+    errors = load_errors(messages, connections, time_limit, settings.host, settings.auth_mode)
+    if errors:
+        raise ValueError("; ".join(errors))
+    deadline = time.monotonic() + time_limit
+    sequence = itertools.count()
+    barrier = threading.Barrier(connections)
+    # No single reply may outlast the whole test.
+    bounded = dataclasses.replace(settings, timeout=min(settings.timeout, time_limit))
+    workers = [LoadConnection(bounded, number, deadline, sequence) for number in range(1, connections + 1)]
+    shares = [list(range(number, messages + 1, connections)) for number in range(1, connections + 1)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=connections, thread_name_prefix="smtp-load") as pool:
+        results = list(pool.map(lambda pair: pair[0].run_share(pair[1], messages, barrier), zip(workers, shares)))
+    outcomes = sorted((outcome for worker in workers for outcome in worker.sent), key=lambda item: item["message"])
+
+    first_limit = _first(outcomes, lambda outcome: (outcome["diagnosis"] or {}).get("limit"))
+    first_refusal = _first(outcomes, lambda outcome: outcome["status"] not in ("sent", "not_sent"))
+    load = {
+        "messages_requested": messages,
+        "connections_requested": connections,
+        "connections_authenticated": sum(1 for result in results if result["authenticated"]),
+        "time_limit": time_limit,
+        "messages_sent": sum(1 for outcome in outcomes if outcome["status"] == "sent"),
+        "messages_refused": sum(1 for outcome in outcomes if outcome["status"] == "refused"),
+        "messages_not_sent": sum(1 for outcome in outcomes if outcome["status"] not in ("sent", "refused")),
+        "limits_met": sorted({outcome["diagnosis"]["limit"] for outcome in outcomes
+                              if (outcome["diagnosis"] or {}).get("limit")}),
+        "first_limit": None,
+        "first_refusal": None,
+        "connections": results,
+        "messages": [dict((key, value) for key, value in outcome.items() if key != "order") for outcome in outcomes],
+    }
+    if first_limit:
+        name = first_limit["diagnosis"]["limit"]
+        load["first_limit"] = dict(limit=name, description=LIMITS[name], message=first_limit["message"],
+                                   connection=first_limit["connection"], reply_line=first_limit["reply_line"],
+                                   fix=first_limit["diagnosis"]["fix"])
+    if first_refusal:
+        load["first_refusal"] = dict(message=first_refusal["message"], connection=first_refusal["connection"],
+                                     status=first_refusal["status"], reply_line=first_refusal["reply_line"],
+                                     cause=first_refusal["diagnosis"]["cause"], fix=first_refusal["diagnosis"]["fix"])
+    return _load_result(settings, results, outcomes, load, first_limit or first_refusal)
+
+
+def _load_result(settings, results, outcomes, load, deciding):
+    """The single test's keys for a load test: those of the deciding message (the first limit or refusal), else
+    of the last accepted one, else the first connection's."""
+    # A connection that did not authenticate speaks for the test: nothing it was given was tried.
+    opened = next((result for result in results if not result["authenticated"]), results[0])
+    result = dict((key, value) for key, value in opened.items() if key not in ("connection", "messages"))
+    last_sent = next((outcome for outcome in reversed(outcomes) if outcome["status"] == "sent"), None)
+    shown = deciding or last_sent
+    if shown is not None:
+        result.update((key, shown[key]) for key in ("stage", "reply_code", "enhanced_status_code", "reply_line",
+                                                    "server_suffix", "diagnosis", "error"))
+        result["reply_text"] = parse_reply_line(shown["reply_line"]).text if shown["reply_line"] else None
+    result["message_sent"] = load["messages_sent"] > 0
+    result["message_id"] = last_sent["message_id"] if last_sent else None
+    every_sent = load["messages_sent"] == load["messages_requested"]
+    result["ok"] = opened["authenticated"] and (every_sent or not settings.send_message)
+    if not opened["authenticated"]:
+        result["status"] = opened["status"]
+    elif not settings.send_message:
+        result["status"] = "authenticated"
+    elif every_sent:
+        result["status"] = "sent"
+    else:
+        result["status"] = "limited" if load["first_limit"] else "refused"
+    result["load"] = load
+    result["summary"] = _load_summary(settings, load)
+    return result

@@ -43,12 +43,45 @@ REPLY_NOT_AUTHENTICATED = "530 5.7.57 Client not authenticated to send mail."
 REPLY_NOT_AUTHENTICATED_OLD = "530 5.7.57 SMTP; Client was not authenticated to send anonymous mail during MAIL FROM"
 REPLY_SEND_AS = "550 5.7.60 SMTP; Client does not have permissions to send as this sender"
 REPLY_BASIC_RETIRED = "550 5.7.30 Basic authentication is not supported for Client Submission."
+# After AUTH succeeds (section "SMTP submission" of the wire notes). The two 4.3.2 lines are field captures in
+# application logs quoted in public issues (2018-2020 with "[Hostname=...]" after them, and from 2021 the
+# "Concurrent connections limit exceeded" wording); Microsoft's own page on SMTP submission was corrected in 2025
+# to the wording actually returned, which is not public here, so both are matched.
+REPLY_SENDER_THREAD_LIMIT = "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
+REPLY_CONCURRENT_CONNECTIONS = ("432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending "
+                                "for more information.")
+# Microsoft's SMTP submission page names the exception (for the daily recipient limit; since a 2021 correction
+# it says the per-minute excess may only be delayed); what follows it in the field is not confirmed, so matching
+# keys on the exception's name.
+REPLY_SUBMISSION_QUOTA = "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException"
+# Exchange's own wording of a message rate limit (receive connectors and throttling policies); seen as 421 and
+# as 450/452, so matching keys on the text and the 4.4.2 code.
+REPLY_MESSAGE_RATE = "421 4.4.2 Message submission rate for this client has exceeded the configured limit"
+REPLY_SEND_AS_AT_DATA = ("554 5.2.252 SendAsDenied; <mailbox> not allowed to send as <sender>; "
+                         "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied")
+# The same refusal as captured in a public issue of Microsoft's support docs (OfficeDocs-Support #1187).
+REPLY_SEND_AS_AT_DATA_OLD = ("554 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; "
+                             "Failed to process message due to a permanent exception with message Cannot submit message.")
+REPLY_RESTRICTED_SENDER = "550 5.1.8 Access denied, bad outbound sender"
+REPLY_OLD_TLS = ("421 4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to support "
+                 "TLS 1.2.")
+REPLY_RELAY_DENIED = "550 5.7.64 TenantAttribution; Relay Access Denied"
 
 KNOWN_REPLY_LINES = (
     REPLY_TENANT_DISABLED, REPLY_MAILBOX_DISABLED, REPLY_SECURITY_DEFAULTS, REPLY_CRITERIA, REPLY_BASIC_DISABLED,
     REPLY_CREDENTIALS, REPLY_UNSUCCESSFUL, REPLY_NOT_AUTHENTICATED, REPLY_NOT_AUTHENTICATED_OLD, REPLY_SEND_AS,
-    REPLY_BASIC_RETIRED,
+    REPLY_BASIC_RETIRED, REPLY_SENDER_THREAD_LIMIT, REPLY_CONCURRENT_CONNECTIONS, REPLY_SUBMISSION_QUOTA,
+    REPLY_MESSAGE_RATE, REPLY_SEND_AS_AT_DATA, REPLY_SEND_AS_AT_DATA_OLD, REPLY_RESTRICTED_SENDER, REPLY_OLD_TLS,
+    REPLY_RELAY_DENIED,
 )
+
+# The limits of SMTP client submission per mailbox (Exchange Online limits page; Exchange Team blog, 2018, for the
+# connections). ``limit`` in a diagnosis names one of these.
+LIMITS = {
+    "concurrent_connections": "3 concurrent connections per mailbox",
+    "message_rate": "30 messages a minute per mailbox",
+    "submission_quota": "30 messages a minute or 10,000 recipients a day per mailbox",
+}
 
 
 def _module(name):
@@ -176,16 +209,28 @@ BLOCKERS = {
 }
 
 
-def _rule(key, reply, match=None, blockers=(), cause=None, fix=None, other_replies=(), family=None):
+def _rule(key, reply, match=None, blockers=(), cause=None, fix=None, other_replies=(), family=None, limit=None,
+          any_code=False):
     """A reply rule. ``reply`` is Microsoft's documented line (None for a family rule, which gives ``family``,
-    the code and enhanced status code it covers); ``match`` a lower-case fragment of the text after the enhanced
-    status code (None: any text). A rule without ``cause``/``fix`` takes them from its single blocker."""
+    the code and enhanced status code it covers); ``match`` a lower-case fragment (or a tuple of them, any of
+    which matches) of the text after the enhanced status code (None: any text); ``any_code``: the reply code and
+    the enhanced status code's detail may vary (only the class and subject are compared), for lines seen with
+    several. A rule without ``cause``/``fix`` takes them from its single blocker; ``limit`` names the sending
+    limit (``LIMITS``) the reply says was met."""
     code, enhanced = (family or reply).split(" ")[:2]
-    rule = {"key": key, "code": int(code), "enhanced": enhanced, "match": match, "reply": reply,
-            "other_replies": tuple(other_replies), "ok": int(code) < 400, "blockers": tuple(blockers)}
+    rule = {"key": key, "code": None if any_code else int(code), "enhanced": enhanced,
+            "match": (match,) if isinstance(match, str) else match, "reply": reply,
+            "other_replies": tuple(other_replies), "ok": int(code) < 400, "blockers": tuple(blockers),
+            "limit": limit, "any_code": any_code}
     if cause:
         rule.update(cause=cause, fix=fix)
     return rule
+
+
+_SEND_AS_CAUSE = ("The mailbox authenticated, but the From address (MAIL FROM) is a different mailbox it may not "
+                  "send as.")
+_SEND_AS_FIX = ("Send from the authenticated mailbox's own address, or grant it Send As on the sender "
+                "(Add-RecipientPermission -Identity <sender> -Trustee <mailbox> -AccessRights SendAs).")
 
 
 # Reply rules, most specific first.
@@ -233,17 +278,55 @@ REPLY_RULES = (
                 "skipped AUTH (for example because it did not use STARTTLS, so AUTH was never offered).",
           fix="Configure the device for SMTP AUTH: server smtp.office365.com, port 587, STARTTLS, with the "
               "mailbox's user principal name and password (or OAuth)."),
-    _rule("send_as_denied", REPLY_SEND_AS,
-          cause="The mailbox authenticated, but the From address (MAIL FROM) is a different mailbox it may not "
-                "send as.",
-          fix="Send from the authenticated mailbox's own address, or grant it Send As on the sender "
-              "(Add-RecipientPermission -Identity <sender> -Trustee <mailbox> -AccessRights SendAs)."),
+    _rule("send_as_denied", REPLY_SEND_AS, cause=_SEND_AS_CAUSE, fix=_SEND_AS_FIX),
     _rule("basic_auth_retired", REPLY_BASIC_RETIRED,
           cause="Basic authentication (a password) for SMTP AUTH is turned off for this tenant by Microsoft's "
                 "retirement of Basic auth; no setting of the mailbox changes that.",
           fix="Move the device or application to OAuth (XOAUTH2, auth_mode: oauth) with an app that has "
               "SMTP.SendAsApp; where the device cannot do OAuth, use a connector (SMTP relay) instead of "
               "SMTP AUTH."),
+    # After AUTH: the mailbox may sign in, but what it sends meets a limit or a policy.
+    _rule("concurrent_connection_limit", REPLY_SENDER_THREAD_LIMIT, ("sender thread limit", "concurrent connection"),
+          other_replies=(REPLY_CONCURRENT_CONNECTIONS, "432 4.3.2 concurrent connection limit exceeded"),
+          limit="concurrent_connections",
+          cause="More than 3 connections submit mail for this mailbox at the same time; Exchange Online refuses "
+                "the extra ones for the moment (a temporary refusal: the message was not accepted).",
+          fix="Let the device retry later, send over fewer parallel connections, or spread the devices and "
+              "applications that share {mailbox} over more mailboxes (at most 3 connections each)."),
+    _rule("send_as_denied_at_data", REPLY_SEND_AS_AT_DATA, "sendasdenied", other_replies=(REPLY_SEND_AS_AT_DATA_OLD,),
+          any_code=True, cause=_SEND_AS_CAUSE + " Exchange refused it at the end of DATA (the From header or the "
+                                                "envelope names a sender the mailbox has no Send As on).",
+          fix=_SEND_AS_FIX),
+    _rule("submission_quota_exceeded", REPLY_SUBMISSION_QUOTA, "submissionquotaexceeded", any_code=True,
+          limit="submission_quota",
+          cause="The mailbox went over a sending limit of SMTP client submission: 30 messages a minute, or "
+                "10,000 recipients a day (the daily one blocks sending for up to 24 hours).",
+          fix="Send less from {mailbox}: spread the devices and applications over more mailboxes, lower the "
+              "send rate, or move bulk mail to High Volume Email or a connector (SMTP relay); after the daily "
+              "limit, wait until the recipients of the last 24 hours drop below 10,000."),
+    _rule("message_rate_limit", REPLY_MESSAGE_RATE, "message submission rate", any_code=True,
+          limit="message_rate",
+          cause="The mailbox submitted more messages a minute than allowed (30 for SMTP client submission).",
+          fix="Send fewer messages a minute from {mailbox} (queue and retry later), or spread the devices and "
+              "applications over more mailboxes."),
+    _rule("restricted_sender", REPLY_RESTRICTED_SENDER, "bad outbound sender",
+          cause="The account is on the Restricted entities list: Microsoft blocked it from sending after it sent "
+                "spam or went over the outbound limits, usually because its password leaked.",
+          fix="Reset the password of {mailbox} and check it for compromise (sign-in logs, inbox rules, "
+              "forwarding); then an administrator releases it (Microsoft Defender portal > Email & "
+              "collaboration > Review > Restricted entities, or Remove-BlockedSenderAddress -SenderAddress "
+              "{mailbox}). Only an administrator can release it."),
+    _rule("tls_version_unsupported", REPLY_OLD_TLS, "tls 1.0 and 1.1",
+          cause="The client negotiated TLS 1.0 or 1.1 at STARTTLS; Microsoft 365 accepts only TLS 1.2 or later.",
+          fix="Update the device's firmware (or the application's runtime) so it speaks TLS 1.2; where it "
+              "cannot, send through a local relay that does and that submits to Microsoft 365."),
+    _rule("relay_access_denied", REPLY_RELAY_DENIED, "tenantattribution",
+          other_replies=(REPLY_RELAY_DENIED + " SMTP.",),
+          cause="The message came without SMTP AUTH to the tenant's MX endpoint and no inbound connector of the "
+                "tenant matches the sending IP address or TLS certificate, so Microsoft 365 does not relay it.",
+          fix="Create an inbound connector (type OnPremises) for the public IP address of the device network or "
+              "for the certificate name the device presents, or authenticate the device with SMTP AUTH on "
+              "port 587."),
 )
 
 # Failures that happen before any reply can be read. Each is a distinct result of the submission test.
@@ -356,12 +439,21 @@ def parse_reply_line(line):
     return parse_reply(int(code), rest)
 
 
+def _status_subject(enhanced):
+    """``class.subject`` of an enhanced status code (RFC 3463), the part that stays when the detail varies."""
+    return ".".join((enhanced or "").split(".")[:2])
+
+
 def _rule_matches(rule, reply):
-    if rule["code"] != reply.code:
+    if rule["code"] is not None and rule["code"] != reply.code:
         return False
-    if rule["enhanced"] != reply.enhanced_status_code:
+    if rule["any_code"]:
+        if _status_subject(rule["enhanced"]) != _status_subject(reply.enhanced_status_code):
+            return False
+    elif rule["enhanced"] != reply.enhanced_status_code:
         return False
-    return rule["match"] is None or rule["match"] in reply.text.lower()
+    text = reply.text.lower()
+    return rule["match"] is None or any(fragment in text for fragment in rule["match"])
 
 
 def _render(value, mailbox, app_id=None):
@@ -417,14 +509,78 @@ def _rule_diagnosis(rule, reply, mailbox):
         "cause": _render(cause, mailbox),
         "fix": _render(fix, mailbox),
         "blockers": blockers,
+        "limit": rule["limit"],
+    }
+
+
+# RFC 3463: the class (first digit) and the subject (second number) of an enhanced status code, for a reply
+# the table has never seen.
+STATUS_CLASSES = {
+    "2": "success",
+    "4": "persistent transient failure (retrying later may succeed)",
+    "5": "permanent failure (retrying the same thing fails again)",
+}
+STATUS_SUBJECTS = {
+    "0": ("other", "The reply gives no category; read its text."),
+    "1": ("addressing", "An address in the envelope (MAIL FROM or RCPT TO) was refused: check the sender and "
+                        "recipient addresses the device uses."),
+    "2": ("mailbox", "The sending or receiving mailbox refused the message (full, disabled, or over a quota): "
+                     "check the mailbox in the Exchange admin center."),
+    "3": ("mail system", "The mail system could not take the message (overloaded, or a limit of the system): "
+                         "retry later and send less at once."),
+    "4": ("network and routing", "The message could not be routed (a network, DNS or routing problem, or a rate "
+                                 "limit): retry later; check the host and port the device uses."),
+    "5": ("mail delivery protocol", "The client did something the protocol does not allow there (a command out of "
+                                    "order, bad syntax): check the device's SMTP settings and update its firmware."),
+    "6": ("message content or media", "The message itself was refused (size, format, or content): send a smaller "
+                                      "or plainer test message."),
+    "7": ("security or policy", "A security or policy setting refused it (authentication, permissions, TLS, "
+                                "connectors): run smtp_auth_info for the mailbox."),
+}
+
+
+def status_family(enhanced):
+    """What the class and subject of ``enhanced`` (``x.y.z``) say, or None when it is not one."""
+    parts = (enhanced or "").split(".")
+    if len(parts) != 3 or parts[0] not in STATUS_CLASSES:
+        return None
+    subject, advice = STATUS_SUBJECTS.get(parts[1], ("unassigned", "The reply names no known category; read its text."))
+    return {"class": parts[0], "class_meaning": STATUS_CLASSES[parts[0]], "subject": parts[1],
+            "subject_meaning": subject, "advice": advice}
+
+
+def _fallback_diagnosis(reply):
+    """A reply no rule knows: an honest category from its enhanced status code (or its code class alone)."""
+    family = status_family(reply.enhanced_status_code)
+    if family is None:
+        cause = ("The server answered %s, which is not one of the replies this collection knows, and it carries no "
+                 "enhanced status code to classify it." % reply.line)
+        fix = "Read the reply text; run smtp_auth_info for the mailbox."
+    else:
+        cause = ("The server answered %s, which is not one of the replies this collection knows. By its enhanced "
+                 "status code (a fallback from RFC 3463, not a diagnosis of this exact reply) it is a %s about %s."
+                 % (reply.line, family["class_meaning"], family["subject_meaning"]))
+        fix = family["advice"] + " The reply text says more."
+    return {
+        "key": "unrecognised_reply",
+        "ok": False,
+        "known_reply": None,
+        "matches_known_reply": False,
+        "cause": cause,
+        "fix": fix,
+        "blockers": [],
+        "limit": None,
+        "fallback": True,
+        "family": family,
     }
 
 
 def diagnose_reply(code, message, mailbox=None):
     """Map a reply (code and text, with or without a server suffix) to its cause and fix.
 
-    Always returns a diagnosis; a reply the table does not know is ``key: unrecognised_reply`` with
-    ``ok`` from its code class, so a new Microsoft wording degrades to "read the text", not to a crash.
+    Always returns a diagnosis; a failure the table does not know is ``key: unrecognised_reply`` with
+    ``fallback: true`` and the category of its enhanced status code in ``family`` (RFC 3463), so a new
+    Microsoft wording degrades to an honest category, not to a crash.
     """
     reply = code if isinstance(code, Reply) else parse_reply(code, message)
     embedded = _embedded_refusal(reply)
@@ -437,17 +593,10 @@ def diagnose_reply(code, message, mailbox=None):
     for rule in REPLY_RULES:
         if _rule_matches(rule, reply):
             return _rule_diagnosis(rule, reply, mailbox)
-    success = reply.code is not None and 200 <= reply.code < 400
-    return {
-        "key": "accepted" if success else "unrecognised_reply",
-        "ok": success,
-        "known_reply": None,
-        "matches_known_reply": False,
-        "cause": "The server accepted the step." if success else
-        "The server answered %s, which is not one of the replies Microsoft documents for SMTP AUTH." % reply.line,
-        "fix": "Nothing to fix." if success else "Read the reply text; run smtp_auth_info for the mailbox.",
-        "blockers": [],
-    }
+    if reply.code is not None and 200 <= reply.code < 400:
+        return {"key": "accepted", "ok": True, "known_reply": None, "matches_known_reply": False,
+                "cause": "The server accepted the step.", "fix": "Nothing to fix.", "blockers": [], "limit": None}
+    return _fallback_diagnosis(reply)
 
 
 def _embedded_refusal(reply):
@@ -473,4 +622,5 @@ def diagnose_transport_failure(kind, detail=None):
         "cause": cause,
         "fix": failure["fix"],
         "blockers": [],
+        "limit": None,
     }

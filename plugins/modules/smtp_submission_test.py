@@ -15,12 +15,21 @@ description:
     options), and optionally sends a test message to O(recipient).
   - Returns the full SMTP transcript with every authentication payload masked, the last reply (code, enhanced
     status code, text), and the diagnosis - the reply mapped to its cause and its fix - for every refusal
-    Microsoft documents for SMTP AUTH (5.7.139 in all its forms, 5.7.3, 5.7.57, 5.7.60, 5.7.30). The
+    Microsoft documents for SMTP AUTH (5.7.139 in all its forms, 5.7.3, 5.7.57, 5.7.60, 5.7.30) and for what comes
+    after AUTH (the 4.3.2 connection limit, the 5.2.0 submission quota, Send As at the end of DATA, the 5.1.8
+    restricted sender, 4.7.66 old TLS, 5.7.64 relay without a connector). A reply it does not know is classified by
+    its enhanced status code (RFC 3463), marked as a fallback. The
     C([<frontend> <timestamp> <id>]) suffix newer servers append is split off into RV(server_suffix).
   - A DNS failure, a closed port, a timeout, a TLS failure and a server without STARTTLS each end in their own
     RV(status), never in a traceback.
   - The task does not fail when Microsoft refuses, because the refusal is the answer being sought; set
     O(fail_on_error=true) to fail it.
+  - With O(messages) or O(connections) above 1 it sends that many test messages over that many parallel
+    connections (one thread each, all opened and authenticated before any message is sent, as devices sharing a
+    mailbox do), to show a device owner where Microsoft's limits bite - 3 concurrent connections and 30 messages
+    a minute per mailbox - and reports each connection's and each message's reply and diagnosis, and the limit
+    met first (RV(load)). Bounded - at most 100 messages over 10 connections within O(time_limit) - and only
+    towards Microsoft's submission hosts or a loopback address.
   - Run it with C(delegate_to) on a host in the device's network to see what the device sees (firewalls that
     block port 587, TLS inspection). Only O(auth_mode=oauth) without O(access_token) needs C(msal) and
     C(requests) there.
@@ -76,6 +85,25 @@ options:
   ehlo_name:
     description: The name announced in C(EHLO); by default this host's fully qualified name.
     type: str
+  messages:
+    description:
+      - How many test messages to send (1 to 100), shared round-robin over O(connections). Above 1, O(recipient)
+        is required and O(host) must be Microsoft's submission endpoint or a loopback address.
+      - Each message's subject is O(subject) followed by its number, for example C((3/31)).
+    type: int
+    default: 1
+  connections:
+    description:
+      - How many connections to open in parallel (1 to 10, at most O(messages)), each authenticated as O(username).
+        Microsoft 365 accepts 3 at a time per mailbox; the fourth gets C(432 4.3.2).
+    type: int
+    default: 1
+  time_limit:
+    description:
+      - Seconds the whole load test (O(messages) or O(connections) above 1) may take (1 to 600); messages not sent
+        by then are reported as not sent. Each reply is also waited for at most O(timeout) seconds.
+    type: int
+    default: 120
   fail_on_error:
     description: Fail the task when the test does not succeed (the result is returned either way).
     type: bool
@@ -142,6 +170,19 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ probe.summary }}"
 
+- name: Show where Microsoft's sending limits bite for a mailbox that several scanners share
+  m365ops.smtp_auth.smtp_submission_test:
+    username: scanner@contoso.com
+    password: "{{ vault_scanner_password }}"
+    recipient: it-team@contoso.com
+    messages: 8
+    connections: 4
+  register: load
+
+- name: Name the limit met first
+  ansible.builtin.debug:
+    msg: "{{ load.load.first_limit.description | default('no limit was met') }}"
+
 - name: Test an application's OAuth path with the collection's app credentials
   m365ops.smtp_auth.smtp_submission_test:
     username: notify@contoso.com
@@ -161,7 +202,8 @@ ok:
 status:
   description:
     - How the test ended - V(sent), V(authenticated), V(connected) (O(auth_mode=none) without O(recipient)),
-      V(refused) (the server answered with a refusal), or a failure with no reply - V(dns_failure),
+      V(refused) (the server answered with a refusal), V(limited) (a load test met a sending limit; see
+      RV(load.first_limit)), or a failure with no reply - V(dns_failure),
       V(connection_refused), V(network_unreachable), V(timeout), V(connection_closed), V(starttls_not_offered),
       V(tls_certificate), V(tls_failure), V(auth_not_offered), V(protocol_error), V(token_failure).
   returned: always
@@ -277,6 +319,27 @@ diagnosis:
       type: list
       elements: str
       sample: [mailbox_smtp_auth_disabled]
+    limit:
+      description:
+        - The sending limit the reply says was met - V(concurrent_connections) (3 per mailbox), V(message_rate)
+          (30 messages a minute) or V(submission_quota) (30 messages a minute or 10,000 recipients a day); null
+          for any other reply.
+      type: str
+      sample: concurrent_connections
+    fallback:
+      description:
+        - Returned (true) for a failure reply the table does not know; the cause and fix then come from the class
+          and subject of its enhanced status code (RV(diagnosis.family)), not from the exact reply.
+      type: bool
+      returned: for a reply the table does not know
+    family:
+      description:
+        - What the enhanced status code says by RFC 3463 - C(class) (V(4) transient, V(5) permanent),
+          C(class_meaning), C(subject) and C(subject_meaning) (addressing, mailbox, mail system, network and
+          routing, mail delivery protocol, message content or media, security or policy) and C(advice); null when
+          the reply has no enhanced status code.
+      type: dict
+      returned: for a reply the table does not know
 transcript:
   description:
     - Every line sent (C(C:)) and received (C(S:)).
@@ -292,6 +355,69 @@ summary:
   description: One paragraph - what happened, why, what to do.
   returned: always
   type: str
+load:
+  description:
+    - The load test, when O(messages) or O(connections) is above 1. The other keys then describe the message that
+      decided the outcome - the first that met a limit, else the first refused - or else the last one accepted,
+      or a connection that did not authenticate.
+  returned: when O(messages) or O(connections) is above 1
+  type: dict
+  contains:
+    messages_requested:
+      description: O(messages).
+      type: int
+    connections_requested:
+      description: O(connections).
+      type: int
+    connections_authenticated:
+      description: How many connections authenticated.
+      type: int
+    time_limit:
+      description: O(time_limit).
+      type: int
+    messages_sent:
+      description: How many messages were accepted.
+      type: int
+    messages_refused:
+      description: How many messages got a refusal.
+      type: int
+    messages_not_sent:
+      description: How many messages were not tried (time limit, a connection that ended or did not authenticate, check mode) or failed below SMTP.
+      type: int
+    limits_met:
+      description: Every sending limit a reply named (V(concurrent_connections), V(message_rate), V(submission_quota)).
+      type: list
+      elements: str
+    first_limit:
+      description:
+        - The limit met first, in the order the replies came - C(limit), C(description) (for example V(3 concurrent
+          connections per mailbox)), C(message), C(connection), C(reply_line), C(fix); null when none was met.
+      type: dict
+      sample:
+        limit: concurrent_connections
+        description: 3 concurrent connections per mailbox
+        message: 4
+        connection: 2
+        reply_line: 432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded
+    first_refusal:
+      description:
+        - The first message not accepted (refused, or failed below SMTP) - C(message), C(connection), C(status),
+          C(reply_line), C(cause), C(fix); null when every message tried was accepted.
+      type: dict
+    connections:
+      description:
+        - One per connection, in order - the keys of a single test (C(status), C(stage), C(authenticated),
+          C(reply_line), C(diagnosis), C(transcript), C(summary), ...) for opening and authenticating it, plus
+          C(connection) (its number) and C(messages) (the numbers of the messages it was given).
+      type: list
+      elements: dict
+    messages:
+      description:
+        - One per message, by number - C(message), C(connection), C(status) (V(sent), V(refused), V(not_sent) or a
+          failure below SMTP such as V(connection_closed)), C(stage), C(reply_code), C(enhanced_status_code),
+          C(reply_line), C(server_suffix), C(message_id), C(error) (why it was not sent) and C(diagnosis).
+      type: list
+      elements: dict
 retries:
   description: Token requests retried because of throttling or unavailability (only with O(auth_mode=oauth)).
   returned: always
@@ -306,6 +432,8 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base impo
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_probe import (
     ProbeSettings,
     failure_before_smtp,
+    load_errors,
+    run_load,
     run_probe,
 )
 
@@ -324,6 +452,9 @@ def argument_spec():
         subject=dict(type="str", default="SMTP AUTH test from m365ops.smtp_auth"),
         body=dict(type="str"),
         ehlo_name=dict(type="str"),
+        messages=dict(type="int", default=1),
+        connections=dict(type="int", default=1),
+        time_limit=dict(type="int", default=120),
         fail_on_error=dict(type="bool", default=False),
     )
 
@@ -341,6 +472,12 @@ def main():
         module.fail("port must be between 1 and 65535, not %s" % params["port"])
     if params["auth_mode"] == "none" and not params["recipient"]:
         module.fail("auth_mode=none tests anonymous submission, which happens at MAIL FROM: give recipient")
+    errors = load_errors(params["messages"], params["connections"], params["time_limit"], host, params["auth_mode"])
+    if errors:
+        module.fail("; ".join(errors))
+    load = params["messages"] > 1 or params["connections"] > 1
+    if load and not params["recipient"]:
+        module.fail("messages and connections above 1 send test messages: give recipient")
     if not params["validate_certs"]:
         module.warn("validate_certs=false: the STARTTLS certificate of %s is not checked, so the credentials of %s "
                     "may reach an impostor" % (host, params["username"]))
@@ -359,7 +496,9 @@ def main():
             settings.access_token = module.token(module.settings.endpoints.exchange_scope)
         except M365Error as error:
             result = failure_before_smtp(settings, "token", "token_failure", error)
-    if result is None:
+    if result is None and load:
+        result = run_load(settings, params["messages"], params["connections"], params["time_limit"])
+    elif result is None:
         result = run_probe(settings)
 
     result["changed"] = bool(result["message_sent"])

@@ -22,6 +22,9 @@ BEHAVIOUR_CHOICES = {
     "mailbox_permission_user": ("display_name", "identity", "app_id"),
     "authentication_policy_shows": ("name", "distinguished_name"),
     "inbound_connector_sender_domains": ("address_space", "domain"),
+    "smtp_connection_limit_reply": ("sender_thread", "concurrent_connections", "off"),
+    "smtp_message_rate_reply": ("quota", "rate", "off"),
+    "send_as_denied_at": ("mail_from", "data"),
 }
 
 

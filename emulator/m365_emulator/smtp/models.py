@@ -8,6 +8,7 @@ Graph or Exchange applies to the very next AUTH.
 
 from __future__ import annotations
 
+import datetime
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,22 @@ BASIC_RETIRED = (550, "5.7.30 Basic authentication is not supported for Client S
 NOT_AUTHENTICATED = (530, "5.7.57 Client not authenticated to send mail.")
 SEND_AS_DENIED = (550, "5.7.60 SMTP; Client does not have permissions to send as this sender")
 UNRECOGNIZED_MECHANISM = (504, "5.7.4 Unrecognized authentication type")
+# After AUTH (see the behaviour switches in state.py for where each wording comes from).
+CONNECTION_LIMIT_REPLIES = {
+    "sender_thread": (432, "4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"),
+    "concurrent_connections": (432, "4.3.2 Concurrent connections limit exceeded. Visit "
+                                    "https://aka.ms/concurrent_sending for more information."),
+}
+MESSAGE_RATE_REPLIES = {
+    # What follows the exception's name is modelled on the SendAsDenied capture; unconfirmed.
+    "quota": (554, "5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message "
+                   "due to a permanent exception with message Cannot submit message."),
+    "rate": (421, "4.4.2 Message submission rate for this client has exceeded the configured limit"),
+}
+RESTRICTED_SENDER = (550, "5.1.8 Access denied, bad outbound sender")
+SEND_AS_DENIED_AT_DATA = (554, "5.2.252 SendAsDenied; {login} not allowed to send as {sender}; "
+                               "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied")
+RATE_WINDOW_SECONDS = 60
 
 BLOCKERS = ("credentials", "org_switch", "mailbox_switch", "authentication_policy", "security_defaults",
             "per_user_mfa", "conditional_access", "license")
@@ -289,6 +306,53 @@ def may_send_as(store: TenantStore, who: Authenticated, sender: str) -> bool:
             if principal is not None and _names_principal(tenant, entry, principal):
                 return True
         return False
+
+
+def is_restricted_sender(store: TenantStore, who: Authenticated) -> bool:
+    with store.lock:
+        tenant = store.find_tenant(who.tenant_id)
+        user = tenant.users.get(who.user_id) if tenant else None
+        return bool(user is not None and user.restricted_sender)
+
+
+class OpenSessions:
+    """The authenticated SMTP sessions of each mailbox that are still connected, for the concurrent connection
+    limit. A session is admitted (counted) at AUTH when fewer than the limit are open for its mailbox; one that is
+    not stays connected but uncounted, so closing it frees nothing. All calls come from the SMTP server's one
+    event loop thread."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, str], set[int]] = {}
+
+    def admit(self, who: Authenticated, session_id: int, limit: int) -> bool:
+        sessions = self._open.setdefault((who.tenant_id, who.user_id), set())
+        if len(sessions) >= limit:
+            return False
+        sessions.add(session_id)
+        return True
+
+    def release(self, who: Authenticated, session_id: int) -> None:
+        sessions = self._open.get((who.tenant_id, who.user_id))
+        if sessions is not None:
+            sessions.discard(session_id)
+            if not sessions:
+                del self._open[(who.tenant_id, who.user_id)]
+
+    def count(self, who: Authenticated) -> int:
+        return len(self._open.get((who.tenant_id, who.user_id), ()))
+
+
+def over_message_rate(messages: list[Any], who: Authenticated, limit: int, now: datetime.datetime) -> bool:
+    """Whether ``who`` already had ``limit`` messages accepted in the last RATE_WINDOW_SECONDS. Read from the
+    record of accepted messages, so a reset of the emulator (which forgets them) also resets the window."""
+    since = now - datetime.timedelta(seconds=RATE_WINDOW_SECONDS)
+    recent = 0
+    for record in reversed(messages):
+        if datetime.datetime.fromisoformat(record["time"]) < since:
+            break
+        if record["tenant"] == who.tenant_id and record.get("user_id") == who.user_id:
+            recent += 1
+    return recent >= limit
 
 
 def record_message(messages: list[Any], record: dict[str, Any]) -> None:

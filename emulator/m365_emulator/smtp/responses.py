@@ -21,9 +21,11 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, syntax
 
 from ..core import HttpError, make_request
 from ..identity import Claims, authorize
-from .models import (FRONTEND, MAX_MESSAGE_SIZE, NOT_AUTHENTICATED, OAUTH_REJECTED, SEND_AS_DENIED,
-                     UNRECOGNIZED_MECHANISM, Authenticated, Decision, evaluate_basic, evaluate_oauth, may_send_as,
-                     parse_xoauth2, record_message, record_sign_in)
+from .models import (CONNECTION_LIMIT_REPLIES, FRONTEND, MAX_MESSAGE_SIZE, MESSAGE_RATE_REPLIES, NOT_AUTHENTICATED,
+                     OAUTH_REJECTED, RESTRICTED_SENDER, SEND_AS_DENIED, SEND_AS_DENIED_AT_DATA,
+                     UNRECOGNIZED_MECHANISM, Authenticated, Decision, OpenSessions, evaluate_basic, evaluate_oauth,
+                     is_restricted_sender, may_send_as, over_message_rate, parse_xoauth2, record_message,
+                     record_sign_in)
 
 LOG = logging.getLogger("m365_emulator.smtp")
 
@@ -73,6 +75,11 @@ class ExchangeSMTP(SMTP):
             return
         await super().smtp_AUTH(arg)
 
+    def connection_lost(self, error: Exception | None) -> None:
+        # The session's place under the concurrent connection limit ends with its connection.
+        self.event_handler.release(self.session)
+        super().connection_lost(error)
+
 
 class SubmissionHandler:
     """aiosmtpd hooks: EHLO keywords, the AUTH decisions, sender checks and the record of accepted mail."""
@@ -81,6 +88,7 @@ class SubmissionHandler:
         self.emulator = emulator
         self.frontend = frontend
         self.verify = verify or (lambda token: verify_bearer(emulator, token))
+        self.open_sessions = OpenSessions()
 
     def refusal(self, code: int, text: str) -> str:
         return f"{code} {text} {_suffix(self.frontend)}"
@@ -95,9 +103,18 @@ class SubmissionHandler:
             who = Authenticated(tenant_id=decision.tenant.id, user_id=decision.user.id, login=login,
                                 mechanism=mechanism,
                                 principal_identity=decision.principal.identity if decision.principal else None)
+            # Admitted now, refused at the end of DATA (where the field captures show the 432) when over the limit.
+            with self.emulator.store.lock:
+                limit = int(self.emulator.store.behaviour["smtp_connection_limit"])
+            session.within_connection_limit = self.open_sessions.admit(who, id(session), limit)
             return AuthResult(success=True, auth_data=who, message=decision.reply)
         LOG.info("AUTH %s for %s refused by %s: %s", mechanism, login, decision.blocker, decision.reply)
         return self.refuse(session, decision.code, decision.text)
+
+    def release(self, session: Any) -> None:
+        who = getattr(session, "auth_data", None) if session is not None else None
+        if isinstance(who, Authenticated):
+            self.open_sessions.release(who, id(session))
 
     def refuse(self, session: Any, code: int, text: str) -> AuthResult:
         # Kept for MAIL FROM, which may name it (behaviour switch auth_failure_at_mail_from).
@@ -145,12 +162,13 @@ class SubmissionHandler:
         who = session.auth_data if session.authenticated else None
         if not isinstance(who, Authenticated):
             refused = getattr(session, "refused_auth", None)
-            with self.emulator.store.lock:
-                name_it = bool(self.emulator.store.behaviour.get("auth_failure_at_mail_from"))
-            if refused and name_it:
+            if refused and self._switch("auth_failure_at_mail_from"):
                 return self.refusal(NOT_AUTHENTICATED[0], f"{NOT_AUTHENTICATED[1]} Error: {refused}")
             return self.refusal(*NOT_AUTHENTICATED)
-        if not may_send_as(self.emulator.store, who, address):
+        if is_restricted_sender(self.emulator.store, who):
+            return self.refusal(*RESTRICTED_SENDER)
+        envelope.send_as_denied = not may_send_as(self.emulator.store, who, address)
+        if envelope.send_as_denied and self._switch("send_as_denied_at") == "mail_from":
             return self.refusal(*SEND_AS_DENIED)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -162,20 +180,45 @@ class SubmissionHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
 
+    def _switch(self, name: str) -> Any:
+        with self.emulator.store.lock:
+            return self.emulator.store.behaviour[name]
+
+    def after_data_refusal(self, session: Any, envelope: Any, now: datetime.datetime) -> str | None:
+        """The refusal of a whole message, if any: the connection limit, Send As, the message rate, in that order."""
+        who: Authenticated = session.auth_data
+        connection_reply = self._switch("smtp_connection_limit_reply")
+        if connection_reply != "off" and not getattr(session, "within_connection_limit", True):
+            return self.refusal(*CONNECTION_LIMIT_REPLIES[connection_reply])
+        if getattr(envelope, "send_as_denied", False):
+            code, text = SEND_AS_DENIED_AT_DATA
+            return self.refusal(code, text.format(login=who.login, sender=envelope.mail_from))
+        rate_reply = self._switch("smtp_message_rate_reply")
+        if rate_reply != "off" and over_message_rate(self.emulator.messages, who,
+                                                     int(self._switch("smtp_message_rate_limit")), now):
+            return self.refusal(*MESSAGE_RATE_REPLIES[rate_reply])
+        return None
+
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         who: Authenticated = session.auth_data
+        now = datetime.datetime.now(datetime.timezone.utc)
+        refused = self.after_data_refusal(session, envelope, now)
+        if refused is not None:
+            LOG.info("DATA for %s refused: %s", who.login, refused)
+            return refused
         content = envelope.original_content or b""
         headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(content)
         message_id = f"<{secrets.token_hex(16).upper()}@{self.frontend.lower()}>"
         record = {
             "tenant": who.tenant_id,
+            "user_id": who.user_id,
             "mailbox": who.login,
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
             "subject": str(headers.get("Subject") or ""),
             "size": len(content),
             "auth_mechanism": who.mechanism,
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "time": now.isoformat(),
             "message_id": message_id,
         }
         record_message(self.emulator.messages, record)

@@ -12,6 +12,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection impor
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient
 from scripted_server import ScriptedServer
+from smtp_reply_server import ReplyServer, make_certificates
 
 
 class StaticTokens:
@@ -64,3 +65,17 @@ def clients():
                 ExchangeClient(session, tokens, settings, events=events), events)
 
     return build
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    """A throwaway CA and server certificate for the SMTP reply server: (ca, cert, key) paths."""
+    return make_certificates(tmp_path_factory.mktemp("probe-certs"))
+
+
+@pytest.fixture
+def server(certificates):
+    """The SMTP reply server of the probe tests, on loopback."""
+    _ca, cert, key = certificates
+    with ReplyServer(cert, key) as running:
+        yield running

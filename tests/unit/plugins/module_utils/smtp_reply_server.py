@@ -76,6 +76,7 @@ class ReplyHandler:
         self.auth_reply = None          # None: 235 2.7.0 Authentication successful
         self.mail_reply = None          # None: 250 for an authenticated session
         self.anonymous_mail_reply = "530 5.7.57 Client not authenticated to send mail."
+        # A line, or a function of the number of messages received so far (this one included) giving the line.
         self.data_reply = "250 2.0.0 OK <test@probe> [Hostname=TESTFRONTEND]"
         self.credentials = []           # (mechanism, login, secret) as received
         self.messages = []              # (mail_from, rcpt_tos, content)
@@ -110,7 +111,7 @@ class ReplyHandler:
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return self.data_reply
+        return self.data_reply(len(self.messages)) if callable(self.data_reply) else self.data_reply
 
 
 class ReplyServer:

@@ -25,6 +25,15 @@ EXPECTED = {
     diagnosis.REPLY_NOT_AUTHENTICATED_OLD: ("client_not_authenticated", []),
     diagnosis.REPLY_SEND_AS: ("send_as_denied", []),
     diagnosis.REPLY_BASIC_RETIRED: ("basic_auth_retired", []),
+    diagnosis.REPLY_SENDER_THREAD_LIMIT: ("concurrent_connection_limit", []),
+    diagnosis.REPLY_CONCURRENT_CONNECTIONS: ("concurrent_connection_limit", []),
+    diagnosis.REPLY_SUBMISSION_QUOTA: ("submission_quota_exceeded", []),
+    diagnosis.REPLY_MESSAGE_RATE: ("message_rate_limit", []),
+    diagnosis.REPLY_SEND_AS_AT_DATA: ("send_as_denied_at_data", []),
+    diagnosis.REPLY_SEND_AS_AT_DATA_OLD: ("send_as_denied_at_data", []),
+    diagnosis.REPLY_RESTRICTED_SENDER: ("restricted_sender", []),
+    diagnosis.REPLY_OLD_TLS: ("tls_version_unsupported", []),
+    diagnosis.REPLY_RELAY_DENIED: ("relay_access_denied", []),
 }
 
 
@@ -163,3 +172,117 @@ def test_a_5_7_57_with_an_auth_refusal_inside_is_diagnosed_as_that_refusal():
 def test_a_plain_5_7_57_stays_an_unauthenticated_client():
     result = diagnosis.diagnose_reply(530, diagnosis.REPLY_NOT_AUTHENTICATED[4:] + " " + SUFFIX)
     assert result["key"] == "client_not_authenticated" and "embedded_in" not in result
+
+
+# --- after AUTH succeeds: limits and policies --------------------------------------------------------------------
+
+HOSTNAME_SUFFIX = "[Hostname=DM5SPR00MB2471.namprd08.prod.outlook.com]"
+
+# The forms seen in the field (application logs in public issues), each with the diagnosis and the limit it names.
+FIELD_FORMS = [
+    ("432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded", "concurrent_connection_limit",
+     "concurrent_connections"),
+    ("432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more information.",
+     "concurrent_connection_limit", "concurrent_connections"),
+    ("432 4.3.2 concurrent connection limit exceeded", "concurrent_connection_limit", "concurrent_connections"),
+    ("554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a "
+     "permanent exception with message Cannot submit message.", "submission_quota_exceeded", "submission_quota"),
+    ("421 4.4.2 Message submission rate for this client has exceeded the configured limit", "message_rate_limit",
+     "message_rate"),
+    ("450 4.4.2 Message submission rate for this client has exceeded the configured limit", "message_rate_limit",
+     "message_rate"),
+    ("554 5.2.252 SendAsDenied; printer@contoso.com not allowed to send as ceo@contoso.com; "
+     "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied", "send_as_denied_at_data", None),
+    ("554 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process "
+     "message due to a permanent exception with message Cannot submit message.", "send_as_denied_at_data", None),
+    ("550 5.1.8 Access denied, bad outbound sender", "restricted_sender", None),
+    ("550 5.1.8 Access denied, bad outbound sender AS(42004)", "restricted_sender", None),
+    ("421 4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to support TLS 1.2.",
+     "tls_version_unsupported", None),
+    ("550 5.7.64 TenantAttribution; Relay Access Denied SMTP.", "relay_access_denied", None),
+]
+
+
+@pytest.mark.parametrize("suffix", ["", " " + SUFFIX, " " + HOSTNAME_SUFFIX], ids=["plain", "suffix", "hostname"])
+@pytest.mark.parametrize("line, key, limit", FIELD_FORMS, ids=[form[0][:28] for form in FIELD_FORMS])
+def test_after_auth_replies_in_their_field_forms(line, key, limit, suffix):
+    reply = diagnosis.parse_reply_line(line + suffix)
+
+    result = diagnosis.diagnose_reply(reply, None, mailbox="printer@contoso.com")
+
+    assert result["key"] == key
+    assert result["limit"] == limit
+    assert result["ok"] is False
+    assert "fallback" not in result
+    assert reply.server_suffix == (suffix.strip() or None)
+    assert result["cause"] and result["fix"] and "{mailbox}" not in result["fix"]
+
+
+def test_limits_name_their_figures_and_the_mailbox():
+    connections = diagnosis.diagnose_reply(432, "4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded",
+                                           mailbox="scanner@contoso.com")
+    quota = diagnosis.diagnose_reply(554, "5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException",
+                                     mailbox="scanner@contoso.com")
+
+    assert "3 connections" in connections["cause"] and "scanner@contoso.com" in connections["fix"]
+    assert "30 messages a minute" in quota["cause"] and "10,000 recipients a day" in quota["cause"]
+    assert diagnosis.LIMITS[connections["limit"]] == "3 concurrent connections per mailbox"
+
+
+def test_the_recipient_side_thread_limit_is_not_the_senders():
+    # "recipient thread limit" is a busy receiving mailbox, not a device opening too many connections.
+    result = diagnosis.diagnose_reply(432, "4.3.2 STOREDRV.Deliver; recipient thread limit exceeded")
+
+    assert result["key"] == "unrecognised_reply"
+    assert result["family"]["subject_meaning"] == "mail system"
+
+
+def test_send_as_at_data_speaks_with_the_mail_from_rows_fix():
+    at_mail_from = diagnosis.diagnose_reply(550, diagnosis.REPLY_SEND_AS[4:])
+    at_data = diagnosis.diagnose_reply(554, diagnosis.REPLY_SEND_AS_AT_DATA[4:])
+
+    assert at_data["fix"] == at_mail_from["fix"]
+    assert "end of DATA" in at_data["cause"]
+
+
+def test_restricted_sender_says_only_an_admin_can_release_it():
+    result = diagnosis.diagnose_reply(550, "5.1.8 Access denied, bad outbound sender", mailbox="erp@contoso.com")
+
+    assert "Restricted entities" in result["fix"]
+    assert "Remove-BlockedSenderAddress -SenderAddress erp@contoso.com" in result["fix"]
+
+
+@pytest.mark.parametrize("code, text, subject", [
+    (550, "5.1.1 RESOLVER.ADR.RecipientNotFound; not found", "addressing"),
+    (552, "5.2.2 Mailbox full", "mailbox"),
+    (451, "4.3.0 Temporary server error. Please try again later", "mail system"),
+    (451, "4.4.4 Something about routing", "network and routing"),
+    (501, "5.5.4 Invalid arguments", "mail delivery protocol"),
+    (552, "5.6.211 Invalid MIME content", "message content or media"),
+    (550, "5.7.1 Client does not have permissions to submit to this server", "security or policy"),
+    (550, "5.0.350 Generic error", "other"),
+])
+def test_an_unknown_reply_gets_its_family_as_an_honest_fallback(code, text, subject):
+    result = diagnosis.diagnose_reply(code, text + " " + SUFFIX)
+
+    assert result["key"] == "unrecognised_reply"
+    assert result["fallback"] is True
+    assert result["family"]["subject_meaning"] == subject
+    assert result["family"]["class"] == str(code)[0]
+    assert "fallback" in result["cause"] and "%d %s" % (code, text) in result["cause"]
+    assert result["fix"] == result["family"]["advice"] + " The reply text says more."
+
+
+def test_transient_and_permanent_classes_say_whether_a_retry_can_help():
+    transient = diagnosis.diagnose_reply(451, "4.3.0 Busy")
+    permanent = diagnosis.diagnose_reply(550, "5.3.0 Broken")
+
+    assert "transient" in transient["cause"] and "retrying later may succeed" in transient["cause"]
+    assert "permanent" in permanent["cause"]
+
+
+def test_a_reply_without_an_enhanced_code_is_unclassified_and_says_so():
+    result = diagnosis.diagnose_reply(554, "Transaction failed")
+
+    assert result["fallback"] is True and result["family"] is None
+    assert "no enhanced status code" in result["cause"]

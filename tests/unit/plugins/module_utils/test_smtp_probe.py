@@ -18,7 +18,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_probe impo
     TranscriptSMTP,
     run_probe,
 )
-from smtp_reply_server import ReplyServer, make_certificates
+from smtp_reply_server import ReplyServer
 
 PASSWORD = "Printer-Pass-2026!"
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sifQ.c2lnbmF0dXJl"
@@ -36,18 +36,6 @@ AUTH_LINES = [
      ["no_smtp_send_as_app", "service_principal_not_registered", "service_principal_wrong_object_id", "no_full_access"]),
     (diagnosis.REPLY_BASIC_RETIRED, "basic_auth_retired", []),
 ]
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory):
-    return make_certificates(tmp_path_factory.mktemp("probe-certs"))
-
-
-@pytest.fixture
-def server(certificates):
-    _ca, cert, key = certificates
-    with ReplyServer(cert, key) as running:
-        yield running
 
 
 def settings_for(server, certificates, **overrides):
