@@ -22,7 +22,7 @@ class ConnectorTenant:
     def __call__(self, method, path, body, headers):
         cmdlet, parameters = body["CmdletInput"]["CmdletName"], body["CmdletInput"]["Parameters"]
         if cmdlet == "New-InboundConnector":
-            record = {key: value for key, value in parameters.items()}
+            record = dict(parameters)
             record["SenderDomains"] = ["smtp:%s;1" % domain for domain in parameters["SenderDomains"]]
             self.connectors[parameters["Name"].lower()] = record
             return exchange_reply(record)
