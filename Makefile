@@ -164,10 +164,12 @@ tarball: venv
 	@bash scripts/check-tarball.sh $(TARBALL)
 
 # Build the tarball, install it into an empty temporary collections path and check that ansible finds
-# and documents every module from that installed copy alone.
+# and documents every module from that installed copy alone; then render the execution environment's
+# build context (ansible-builder create, no container) and check it carries the tarball and requirements.
 build: tarball
 	@$(call stage,build and install the collection tarball)
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/check-install.sh $(TARBALL) $(NAMESPACE).$(NAME)
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/check-ee.sh $(TARBALL)
 
 # Every stage passed when this runs; it repeats pytest's closing lines so they end the output.
 summary:

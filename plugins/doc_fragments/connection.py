@@ -14,7 +14,7 @@ options:
     type: str
   client_id:
     description:
-      - Application (client) id of the Entra app registration the collection signs in as (app-only).
+      - Application (client) id of the Entra app registration the collection signs in as (app-only), a GUID.
       - If not set, the value of the E(M365_CLIENT_ID) environment variable is used. One of the two is required.
     type: str
   client_secret:
@@ -28,6 +28,7 @@ options:
       - Certificate of the app, on the controller, used instead of a secret.
       - Either a PEM file holding the private key and the certificate, or a PFX (PKCS#12) file.
       - If not set, the value of the E(M365_CLIENT_CERTIFICATE_PATH) environment variable is used.
+      - A path that does not exist, or a directory, is refused before any request.
     type: path
   client_certificate_password:
     description:
@@ -49,6 +50,7 @@ options:
         The tenant is appended.
       - Token scopes still come from O(cloud).
       - If not set, the value of the E(M365_AUTHORITY_URL) environment variable is used.
+      - Must be an C(https://) URL, as must O(graph_url) and O(exchange_url).
     type: str
   graph_url:
     description:
@@ -77,7 +79,7 @@ options:
     default: true
   timeout:
     description:
-      - Seconds to wait for each HTTP response; greater than 0.
+      - Seconds to wait for each HTTP response; greater than 0 and at most 3600.
     type: int
     default: 30
   max_retries:
@@ -85,9 +87,19 @@ options:
       - How many times a throttled (HTTP 429) or unavailable (HTTP 503, 504) request is retried, waiting as long as
         the service's C(Retry-After) asks, or backing off exponentially.
       - Retries are returned in C(retries) and throttling raises a warning.
-      - V(0) turns retries off; a negative value is refused.
+      - V(0) turns retries off; a negative value, or one above 20, is refused.
+      - A refused connection (nothing listens at the address) is never retried.
     type: int
     default: 4
+  max_retry_wait:
+    description:
+      - The longest C(Retry-After), in seconds, a request waits out before it is retried. A longer one fails the
+        request at once, naming the request, the status and the wait asked for, instead of stalling the play.
+      - Each wait is written to the module's log (syslog or journal) when it starts, and a run that waited warns
+        with the total and the longest wait.
+      - If not set, the value of the E(M365_MAX_RETRY_WAIT) environment variable is used.
+    type: int
+    default: 300
 requirements:
   - msal
   - requests

@@ -13,8 +13,8 @@ import traceback
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     AuthenticationError,
     M365Error,
-    TransportError,
 )
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._transport import transport_error
 
 MSAL_IMPORT_ERROR = None
 try:
@@ -136,8 +136,7 @@ class TokenProvider:
                     token_cache=msal.TokenCache(),
                 )
             except requests.exceptions.RequestException as error:
-                raise TransportError("Cannot reach the identity platform at %s: %s"
-                                     % (self.settings.authority, error), url=self.settings.authority) from error
+                raise transport_error(self.settings.authority, error, self.settings.timeout) from error
             except ValueError as error:
                 raise self._discovery_error(error) from error
         return self._app
@@ -170,8 +169,7 @@ class TokenProvider:
             try:
                 reply = app.acquire_token_for_client(scopes=[scope])
             except requests.exceptions.RequestException as error:
-                raise TransportError("Cannot reach the identity platform at %s: %s"
-                                     % (self.settings.authority, error), url=self.settings.authority) from error
+                raise transport_error(self.settings.authority, error, self.settings.timeout) from error
             except ValueError as error:
                 raise self._discovery_error(error) from error
             except msal.exceptions.MsalServiceError as error:

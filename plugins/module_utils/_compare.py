@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error
+
 
 def is_satisfied(desired, actual, satisfied_by=None):
     """True when ``actual`` meets ``desired``; ``satisfied_by`` maps a desired word to the other words that
@@ -73,8 +75,31 @@ def bulk_result(results, noun, tenant, diff=None, **extra):
     return result
 
 
-def unique(identities):
-    """Drop repeats (case-insensitive, first spelling kept) so one mailbox is never written twice."""
+# Longer than any identity Exchange or Entra accepts (a UPN has at most 113 characters, an SMTP address 254).
+MAX_IDENTITY_LENGTH = 256
+
+
+def identity_problems(identities, option):
+    """One message per identity that no mailbox or user can have, to refuse before any request."""
+    problems = []
+    for position, identity in enumerate(identities):
+        text = str(identity)
+        if not text.strip():
+            problems.append("%s[%d] is empty" % (option, position))
+        elif any(character in text for character in "\r\n\x00"):
+            problems.append("%s[%d] %r holds a line break or NUL" % (option, position, text))
+        elif len(text) > MAX_IDENTITY_LENGTH:
+            problems.append("%s[%d] %s... is %d characters long, more than the %d any mailbox or user name can have"
+                            % (option, position, text[:40], len(text), MAX_IDENTITY_LENGTH))
+    return problems
+
+
+def unique(identities, option="mailboxes"):
+    """Drop repeats (case-insensitive, first spelling kept) so one mailbox is never written twice. Raises
+    M365Error, before any request, naming each identity that cannot be one (empty, a line break, too long)."""
+    problems = identity_problems(identities, option)
+    if problems:
+        raise M365Error("Invalid %s: %s." % (option, "; ".join(problems)))
     seen = set()
     kept = []
     for identity in identities:

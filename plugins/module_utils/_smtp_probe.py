@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._mailbox_entries import is_user_principal_name
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis import (
     LIMITS,
     diagnose_reply,
@@ -39,6 +40,30 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis i
 )
 
 MASK = "********"
+# The options that end up in SMTP command lines or message headers: a line break there would start a command or
+# a header of its own (a second RCPT TO, a Bcc), so it is refused instead of sent.
+LINE_OPTIONS = ("host", "username", "sender", "recipient", "subject", "ehlo_name")
+ADDRESS_OPTIONS = ("sender", "recipient")
+# RFC 5321 caps a path at 256 octets; a longer value is a mistake in the inventory, not an address.
+MAX_LINE_VALUE = 256
+
+
+def input_problems(params):
+    """One message per option the probe cannot send as given, naming the option, before it connects."""
+    problems = []
+    for option in LINE_OPTIONS:
+        value = params.get(option)
+        if value is None:
+            continue
+        if any(character in value for character in "\r\n\x00"):
+            problems.append("%s must be one line, but %r holds a line break or NUL" % (option, value))
+        elif option != "subject" and len(value) > MAX_LINE_VALUE:
+            problems.append("%s is %d characters long (%s...), more than the %d an SMTP address or host can have"
+                            % (option, len(value), value[:40], MAX_LINE_VALUE))
+        elif option in ADDRESS_OPTIONS and not is_user_principal_name(value):
+            problems.append("%s must be an email address such as it-team@contoso.com, not %r" % (option, value))
+    return problems
+
 AUTH_MECHANISMS = {"basic": "LOGIN", "oauth": "XOAUTH2"}
 _UNREACHABLE_ERRNOS = (errno.ENETUNREACH, errno.EHOSTUNREACH)
 

@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,29 @@ CLOUDS = {
 
 DEFAULT_TIMEOUT = 30
 DEFAULT_MAX_RETRIES = 4
+# Beyond these a typo, not a choice: each retry may wait up to 300 s (Retry-After is capped there), so 20
+# retries already allow well over an hour of throttling; a timeout longer than an hour hides a dead endpoint.
+MAX_TIMEOUT = 3600
+MAX_RETRIES = 20
+
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+# A tenant is named in the authority URL path: its GUID or one of its DNS domains, nothing else.
+_DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_URL_OPTIONS = (("authority_url", "M365_AUTHORITY_URL"), ("graph_url", "M365_GRAPH_URL"),
+                ("exchange_url", "M365_EXCHANGE_URL"))
+
+
+def env_fallback(*names, **_options):
+    """Ansible's env_fallback, except that an empty variable counts as unset: an AWX credential injector sets
+    every variable of its type, empty for an input the credential leaves blank (a secret when the app signs in
+    with a certificate), and an empty secret must not clash with the certificate."""
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    raise AnsibleFallbackNotFound
+# The longest Retry-After a run waits out; a longer one fails the request at once, saying how long was asked.
+DEFAULT_MAX_RETRY_WAIT = 300
 
 
 def connection_argument_spec():
@@ -70,6 +95,8 @@ def connection_argument_spec():
         validate_certs=dict(type="bool", default=True),
         timeout=dict(type="int", default=DEFAULT_TIMEOUT),
         max_retries=dict(type="int", default=DEFAULT_MAX_RETRIES),
+        max_retry_wait=dict(type="int", default=DEFAULT_MAX_RETRY_WAIT,
+                            fallback=(env_fallback, ["M365_MAX_RETRY_WAIT"])),
     )
 
 
@@ -88,9 +115,37 @@ def connection_errors(params, need_credentials=True):
     timeout = params.get("timeout")
     if timeout is not None and timeout <= 0:
         errors.append("timeout must be a number of seconds greater than 0, not %s" % timeout)
+    elif timeout is not None and timeout > MAX_TIMEOUT:
+        errors.append("timeout must be at most %d seconds, not %s" % (MAX_TIMEOUT, timeout))
     max_retries = params.get("max_retries")
     if max_retries is not None and max_retries < 0:
         errors.append("max_retries must be 0 or more, not %s" % max_retries)
+    elif max_retries is not None and max_retries > MAX_RETRIES:
+        errors.append("max_retries must be at most %d, not %s" % (MAX_RETRIES, max_retries))
+    tenant_id = params.get("tenant_id")
+    if tenant_id and not (_GUID.match(tenant_id) or _DOMAIN.match(tenant_id)):
+        errors.append("tenant_id (or M365_TENANT_ID) must be the tenant's GUID or one of its domains "
+                      "(contoso.onmicrosoft.com), not %r" % tenant_id)
+    client_id = params.get("client_id")
+    if client_id and not _GUID.match(client_id):
+        errors.append("client_id (or M365_CLIENT_ID) must be the application (client) id of the app registration, "
+                      "a GUID such as 6f1c2b7e-43d1-4c8e-9a77-0b4f0a3e5d21, not %r" % client_id)
+    for option, variable in _URL_OPTIONS:
+        url = params.get(option)
+        if url and not _is_https_url(url):
+            # MSAL refuses any other authority, and a token must never travel in clear text.
+            errors.append("%s (or %s) must be an https:// URL such as https://graph.microsoft.com, not %r"
+                          % (option, variable, url))
+    certificate = params.get("client_certificate_path")
+    if certificate and not os.path.exists(certificate):
+        errors.append("client_certificate_path (or M365_CLIENT_CERTIFICATE_PATH) is %s, which does not exist"
+                      % certificate)
+    elif certificate and os.path.isdir(certificate):
+        errors.append("client_certificate_path (or M365_CLIENT_CERTIFICATE_PATH) is %s, which is a directory, "
+                      "not a PEM or PFX file" % certificate)
+    max_retry_wait = params.get("max_retry_wait")
+    if max_retry_wait is not None and max_retry_wait < 0:
+        errors.append("max_retry_wait must be 0 or more seconds, not %s" % max_retry_wait)
     ca_path = params.get("ca_path")
     if ca_path and not os.path.exists(ca_path):
         errors.append("ca_path (or M365_CA_PATH) is %s, which does not exist" % ca_path)
@@ -123,6 +178,7 @@ class ConnectionSettings:
     validate_certs: bool = True
     timeout: int = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    max_retry_wait: int = DEFAULT_MAX_RETRY_WAIT
 
     @classmethod
     def from_params(cls, params):
@@ -155,6 +211,14 @@ class ConnectionSettings:
         if not self.validate_certs:
             return False
         return self.ca_path or True
+
+
+def _is_https_url(url):
+    try:
+        parts = urlsplit(url)
+        return parts.scheme == "https" and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def _strip(url):

@@ -76,7 +76,11 @@ options:
       - Where to send a test message. Without it the test stops after authenticating.
     type: str
   subject:
-    description: Subject of the test message.
+    description:
+      - Subject of the test message.
+      - O(host), O(username), O(sender), O(recipient), O(subject) and O(ehlo_name) must each be one line, since a
+        line break would start another SMTP command or header; one is refused before connecting. O(sender) and
+        O(recipient) must be email addresses.
     type: str
     default: SMTP AUTH test from m365ops.smtp_auth
   body:
@@ -432,6 +436,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base impo
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_probe import (
     ProbeSettings,
     failure_before_smtp,
+    input_problems,
     load_errors,
     run_load,
     run_probe,
@@ -470,6 +475,9 @@ def main():
     host = params["host"] or CLOUDS[params["cloud"]].smtp_host
     if not 0 < params["port"] < 65536:
         module.fail("port must be between 1 and 65535, not %s" % params["port"])
+    problems = input_problems(params)
+    if problems:
+        module.fail("; ".join(problems))
     if params["auth_mode"] == "none" and not params["recipient"]:
         module.fail("auth_mode=none tests anonymous submission, which happens at MAIL FROM: give recipient")
     errors = load_errors(params["messages"], params["connections"], params["time_limit"], host, params["auth_mode"])

@@ -91,8 +91,14 @@ def connection_env(emulator, app_name=AUTOMATION_APP, tenant=CONTOSO_DOMAIN):
 @pytest.fixture
 def run_play(tenant, tmp_path):
     """Run ``tasks`` (module tasks, without ``register``) and return their results in order."""
+    return play_runner(tenant, tmp_path)
 
-    def run(tasks, check=False, diff=False, app_name=AUTOMATION_APP, extra_env=None):
+
+def play_runner(tenant, tmp_path):
+    """``run(tasks, check, diff, app_name, extra_env, without_env)`` against the emulator ``tenant``, files under ``tmp_path``;
+    what ``run_play`` gives a test, for fixtures of a wider scope."""
+
+    def run(tasks, check=False, diff=False, app_name=AUTOMATION_APP, extra_env=None, without_env=()):
         play_tasks = []
         names = []
         for number, task in enumerate(tasks):
@@ -117,6 +123,8 @@ def run_play(tenant, tmp_path):
             "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
         })
         environment.update(extra_env or {})
+        for name in without_env:
+            environment.pop(name, None)
         command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
                    str(playbook)]
         if check:

@@ -131,6 +131,9 @@ class ControlService(Service):
         self.emulator.latency_ms = value
         return Response(200, {"ms": value})
 
+    def get_tokens(self, request: Request) -> Response:
+        return Response(200, {"tokens": self.emulator.tokens.issued()})
+
     def expire_tokens(self, request: Request) -> Response:
         tokens = self.emulator.tokens
         document = _document(request)

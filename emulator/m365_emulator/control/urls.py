@@ -10,6 +10,7 @@ URLS = (
     ("DELETE", "/_emulator/faults", "delete_faults"),
     ("DELETE", "/_emulator/faults/<int:fault_id>", "delete_fault"),
     ("POST", "/_emulator/latency", "latency"),
+    ("GET", "/_emulator/tokens", "get_tokens"),
     ("POST", "/_emulator/tokens/expire", "expire_tokens"),
     ("GET", "/_emulator/behaviour", "get_behaviour"),
     ("PATCH", "/_emulator/behaviour", "patch_behaviour"),

@@ -8,6 +8,7 @@ Tokens are real JWTs signed RS256 by the emulator's own key, carrying the claims
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 import re
 import threading
@@ -25,6 +26,7 @@ from ..state import App, Tenant, TenantStore, role_template_id
 DEFAULT_LIFETIME = 3599
 # Every app-only token carries this one (the "Directory Readers"-like default for service principals).
 DEFAULT_APP_WID = "0997a1d0-0d1d-4acb-b408-d5ca73121e90"
+ISSUED_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,9 @@ class TokenIssuer:
         self._lock = threading.Lock()
         self._live: set[str] = set()
         self._revoked: set[str] = set()
+        # Every token string handed out, so tests can prove none of them shows up in output or reports.
+        # Bounded like the request log: a long benchmark must not grow without limit.
+        self._issued: collections.deque[str] = collections.deque(maxlen=ISSUED_KEPT)
 
     def expire_after(self, seconds: int | None) -> None:
         """Newly issued tokens live ``seconds`` (None: back to the default)."""
@@ -119,7 +124,8 @@ class TokenIssuer:
         with self._lock:
             return token_id in self._revoked
 
-    def issue(self, tenant: Tenant, app: App, audience: str, resource: Resource, credential: str) -> tuple[str, int]:
+    def issue(self, tenant: Tenant, app: App, audience: str, resource: Resource, credential: str,
+              wids: bool = True) -> tuple[str, int]:
         now = int(time.time())
         lifetime = self.lifetime
         token_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
@@ -140,14 +146,21 @@ class TokenIssuer:
             "tid": tenant.id,
             "uti": token_id,
             "ver": "1.0",
-            "wids": [role_template_id(role) for role in app.directory_roles] + [DEFAULT_APP_WID],
         }
+        if wids:
+            claims["wids"] = [role_template_id(role) for role in app.directory_roles] + [DEFAULT_APP_WID]
         if roles:
             claims["roles"] = roles
         token = jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})
         with self._lock:
             self._live.add(token_id)
+            self._issued.append(token)
         return token, lifetime
+
+    def issued(self) -> list[str]:
+        """The access tokens issued so far (the last ``ISSUED_KEPT``), oldest first."""
+        with self._lock:
+            return list(self._issued)
 
     def jwks(self) -> dict[str, Any]:
         numbers = self.public_key.public_numbers()
