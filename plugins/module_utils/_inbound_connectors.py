@@ -84,18 +84,6 @@ def parse_connector(record):
     }
 
 
-def covers(connector, address):
-    """Whether an enabled OnPremises ``connector`` (as parsed) lists the public ``address``."""
-    if not connector or not connector["enabled"] or connector["connector_type"] != CONNECTOR_TYPE:
-        return False
-    try:
-        wanted = ipaddress.ip_address(str(address).strip())
-    except ValueError:
-        return False
-    return any(address_problem(entry) is None and wanted in ipaddress.ip_network(entry, strict=False)
-               for entry in connector["sender_ip_addresses"])
-
-
 # ---- commands ---------------------------------------------------------------------------------------
 
 _PARAMETERS = (("connector_type", "ConnectorType"), ("enabled", "Enabled"),
