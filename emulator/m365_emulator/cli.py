@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: %(default)s)")
     parser.add_argument("--smtp-port", type=int, default=8587,
                         help="SMTP submission port; 0 picks a free port (default: %(default)s)")
+    parser.add_argument("--mx-port", type=int, default=None,
+                        help="port of the MX endpoint that connector relay sends to (no AUTH; 0 picks a free "
+                             "port; default: not started)")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay added to every request (default: 0)")
     parser.add_argument("--state-dir", help="where the CA, server and app certificates are written "
                                             "(default: a temporary directory removed at exit)")
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         emulator = Emulator(seed=args.seed, host=args.host, https_port=args.https_port, smtp_port=args.smtp_port,
                             latency_ms=args.latency_ms, state_dir=args.state_dir,
-                            behaviour=dict(args.behaviour), generate=args.generate)
+                            behaviour=dict(args.behaviour), generate=args.generate, mx_port=args.mx_port)
     except (OSError, ValueError, TypeError) as exc:
         print(f"m365-emulator: cannot load the seed: {exc}", file=sys.stderr)
         return 2

@@ -37,19 +37,21 @@ class Emulator:
     """The whole emulator: HTTPS origin (tokens, Graph, Exchange, control API) and SMTP submission.
 
     ``seed`` is None (the bundled sample tenants), a path to a YAML/JSON seed file, or a seed document.
-    ``https_port=0`` / ``smtp_port=0`` pick free ports; ``smtp_port=None`` runs no SMTP server. ``services``
+    ``https_port=0`` / ``smtp_port=0`` pick free ports; ``smtp_port=None`` runs no SMTP server. ``mx_port`` (None:
+    off, 0: a free port) runs the MX endpoint that connector relay sends to. ``services``
     are the service classes to assemble (default: all of them).
     """
 
     def __init__(self, seed: str | Path | dict[str, Any] | None = None, host: str = "127.0.0.1",
                  https_port: int = 0, smtp_port: int | None = 0, *, latency_ms: int = 0,
                  state_dir: str | Path | None = None, behaviour: dict[str, Any] | None = None,
-                 generate: int = 0, log_size: int = DEFAULT_LOG_SIZE,
+                 generate: int = 0, log_size: int = DEFAULT_LOG_SIZE, mx_port: int | None = None,
                  services: tuple[Callable[[Any], Service], ...] = DEFAULT_SERVICES):
         self.host = host
         self.https_port = https_port
         self.smtp_port = smtp_port
         self.smtp_host = host
+        self.mx_port = mx_port
         self.latency_ms = latency_ms
         self.behaviour_overrides = dict(behaviour or {})
         self.generate = generate
@@ -158,6 +160,8 @@ class Emulator:
         smtp = self.services.get("smtp")
         if isinstance(smtp, SmtpService) and self.smtp_port is not None:
             self.smtp_port = smtp.listen(self.smtp_host, self.smtp_port)
+        if isinstance(smtp, SmtpService) and self.mx_port is not None:
+            self.mx_port = smtp.listen_relay(self.smtp_host, self.mx_port)
         return self
 
     def stop(self) -> None:
@@ -235,6 +239,7 @@ class Emulator:
             "state_dir": str(self.state_dir),
             "smtp_host": self.smtp_host,
             "smtp_port": self.smtp_port if listening else None,
+            "mx_port": self.mx_port if isinstance(smtp, SmtpService) and smtp.relay is not None else None,
             "tenants": tenants,
         }
 

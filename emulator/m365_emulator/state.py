@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime
 import hashlib
+import ipaddress
 import re
 import threading
 import uuid
@@ -111,6 +112,9 @@ DEFAULT_BEHAVIOUR = {
     # What Get-User and Get-OrganizationConfig show for an authentication policy: "name" or
     # "distinguished_name".
     "authentication_policy_shows": "name",
+    # How Get-InboundConnector shows SenderDomains: "address_space" (smtp:*;1, the form field reports show) or
+    # "domain" (* as it was given); not confirmed which the REST transport prints.
+    "inbound_connector_sender_domains": "address_space",
     # Whether app-only tokens carry the wids claim (directory role template ids). Field captures show it on
     # app-only Graph tokens; Microsoft's claims reference says not to depend on any claim being present.
     "app_token_wids": True,
@@ -407,6 +411,9 @@ class Tenant:
     default_authentication_policy: str | None = None
     # name -> {"AllowBasicAuthSmtp": bool, ...}
     authentication_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Inbound connectors (Get-InboundConnector's fields in snake case, see exchange.models): the relay path of
+    # devices that cannot authenticate.
+    inbound_connectors: list[dict[str, Any]] = field(default_factory=list)
     # Graph-shaped conditionalAccessPolicy objects
     conditional_access_policies: list[dict[str, Any]] = field(default_factory=list)
     apps: dict[str, App] = field(default_factory=dict)
@@ -481,12 +488,43 @@ class Tenant:
         ref = tenant_ref.lower()
         return ref == self.id.lower() or ref in (domain.lower() for domain in self.domains)
 
+    def find_inbound_connector(self, name: str | None) -> dict[str, Any] | None:
+        wanted = str(name or "").strip().lower()
+        return next((connector for connector in self.inbound_connectors if connector["name"].lower() == wanted), None)
+
+    def relay_connector(self, source_address: str) -> dict[str, Any] | None:
+        """The enabled OnPremises connector that lists ``source_address`` (the relay's only test by IP)."""
+        for connector in self.inbound_connectors:
+            if not connector.get("enabled", True) or connector.get("connector_type", "OnPremises") != "OnPremises":
+                continue
+            if any(address_in(source_address, entry) for entry in connector.get("sender_ip_addresses") or []):
+                return connector
+        return None
+
     def snapshot(self) -> dict[str, Any]:
         data = {key: copy.deepcopy(value) for key, value in self.__dict__.items() if not key.startswith("_")}
         data["apps"] = {key: asdict(app) for key, app in self.apps.items()}
         data["users"] = [asdict(user) for user in self.users.values()]
         data["service_principals"] = [asdict(sp) for sp in self.service_principals]
         return data
+
+
+def sender_ip_network(text: str) -> ipaddress.IPv4Network:
+    """One SenderIPAddresses entry as New-InboundConnector documents them: an IPv4 address or a CIDR range from /24
+    to /32, IPv6 not supported. ValueError otherwise."""
+    network = ipaddress.ip_network(str(text).strip(), strict=False)
+    if not isinstance(network, ipaddress.IPv4Network):
+        raise ValueError(f"'{text}': IPv6 addresses aren't supported")
+    if network.prefixlen < 24:
+        raise ValueError(f"'{text}': valid subnet mask values are /24 through /32")
+    return network
+
+
+def address_in(address: str, entry: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) in sender_ip_network(entry)
+    except ValueError:
+        return False
 
 
 def resource_service_principal_id(tenant: Tenant, resource: ResourceApplication) -> str:

@@ -11,7 +11,7 @@ from ..state import DEFAULT_BEHAVIOUR, App, User
 # Fields the control API may set; the rest (ids, nested collections) have their own endpoints or are fixed.
 TENANT_FIELDS = {"name", "domains", "security_defaults_enabled", "transport_smtp_auth_disabled",
                  "default_authentication_policy", "authentication_policies", "conditional_access_policies",
-                 "entra_id_premium"}
+                 "entra_id_premium", "inbound_connectors"}
 USER_FIELDS = {field.name for field in dataclasses.fields(User)} - {"id"}
 APP_FIELDS = {field.name for field in dataclasses.fields(App)} - {"client_id"}
 BEHAVIOUR_CHOICES = {
@@ -21,6 +21,7 @@ BEHAVIOUR_CHOICES = {
     "sign_in_client_app": ("Authenticated SMTP", "SMTP"),
     "mailbox_permission_user": ("display_name", "identity", "app_id"),
     "authentication_policy_shows": ("name", "distinguished_name"),
+    "inbound_connector_sender_domains": ("address_space", "domain"),
     "smtp_connection_limit_reply": ("sender_thread", "concurrent_connections", "off"),
     "smtp_message_rate_reply": ("quota", "rate", "off"),
     "send_as_denied_at": ("mail_from", "data"),

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 from ..state import (BASIC_AUTH_SWITCHES, ServicePrincipal, Tenant, TenantStore, User, authentication_policy_settings,
-                     orphaned_sid)
+                     orphaned_sid, sender_ip_network)
 from .errors import (ALREADY_EXISTS_TYPE, COMMAND_NOT_FOUND_TYPE, ERR_ALREADY_EXISTS, ERR_INVALID,
                      INVALID_ARGUMENT_TYPE, VALIDATION_TYPE, CmdletError, binding_error, not_found)
 from .objects import (authentication_policy_dn, authentication_policy_object, cas_mailbox_object, directory_server,
-                      exchange_guid, mailbox_object, mailbox_permission_object, organization_config_object,
+                      exchange_guid, inbound_connector_object, mailbox_object, mailbox_permission_object, organization_config_object,
                       recipient_permission_object, service_principal_object, transport_config_object, user_object)
 from .parameters import Parameter, bind
 
@@ -48,6 +48,20 @@ INHERITANCE_TYPE = Parameter("InheritanceType", "string", choices=INHERITANCE_TY
 TRUSTEE = Parameter("Trustee", "string", mandatory=True)
 RECIPIENT_ACCESS_RIGHTS = Parameter("AccessRights", "rights", mandatory=True, choices=RECIPIENT_RIGHTS)
 DENY = Parameter("Deny", "bool")
+CONNECTOR_TYPES = ("OnPremises", "Partner")
+# The inbound connector parameters the emulator acts on (New-InboundConnector / Set-InboundConnector in Microsoft's
+# cmdlet reference); the others are refused as unknown, which is what a client that sent them would need to know.
+CONNECTOR_SETTINGS = (
+    Parameter("ConnectorType", "string", choices=CONNECTOR_TYPES),
+    Parameter("SenderIPAddresses", "multi", nullable=True),
+    Parameter("TlsSenderCertificateName", "string", nullable=True),
+    Parameter("Enabled", "bool"),
+    Parameter("RequireTls", "bool"),
+    Parameter("Comment", "string", nullable=True),
+)
+CONNECTOR_FIELDS = {"ConnectorType": "connector_type", "SenderIPAddresses": "sender_ip_addresses",
+                    "TlsSenderCertificateName": "tls_sender_certificate_name", "Enabled": "enabled",
+                    "RequireTls": "require_tls", "Comment": "comment", "SenderDomains": "sender_domains"}
 
 
 def ace_absent_warning(identity: str, trustee: str) -> str:
@@ -386,6 +400,76 @@ class Invocation:
                                                      "Assign them another policy (Set-User -AuthenticationPolicy) "
                                                      "first.", ERR_INVALID)
         del self.tenant.authentication_policies[name]
+        return Outcome([], wrote=True)
+
+    # -- inbound connectors ------------------------------------------------------------------------------------
+
+    def connector(self, identity: str) -> dict[str, Any]:
+        found = self.tenant.find_inbound_connector(identity)
+        if found is None:
+            raise not_found(identity, self.server)
+        return found
+
+    def connector_object(self, connector: dict[str, Any]) -> dict[str, Any]:
+        shown = str(self.store.behaviour.get("inbound_connector_sender_domains", "address_space"))
+        return inbound_connector_object(self.tenant, connector, shown)
+
+    def connector_changes(self) -> dict[str, Any]:
+        """The bound settings as stored fields, checked as Exchange checks them (the documented IP rules)."""
+        changes = {}
+        for parameter, field_name in CONNECTOR_FIELDS.items():
+            if parameter not in self.bound:
+                continue
+            value = self.bound[parameter]
+            if parameter == "SenderIPAddresses":
+                value = value or []
+                for entry in value:
+                    try:
+                        sender_ip_network(entry)
+                    except ValueError as exc:
+                        raise CmdletError(INVALID_ARGUMENT_TYPE, f"The value {exc}. SenderIPAddresses accepts IPv4 "
+                                                                 "addresses and CIDR ranges.", ERR_INVALID) from None
+            if parameter == "SenderDomains" and not value:
+                raise binding_error("Cannot validate argument on parameter 'SenderDomains'. The argument is null or "
+                                    "empty.", VALIDATION_TYPE)
+            if parameter in ("TlsSenderCertificateName", "Comment"):
+                value = value or None
+            changes[field_name] = value
+        return changes
+
+    @cmdlet("Get-InboundConnector", IDENTITY)
+    def get_inbound_connector(self) -> Outcome:
+        if "Identity" in self.bound:
+            return Outcome([self.connector_object(self.connector(self.bound["Identity"]))])
+        return Outcome([self.connector_object(connector) for connector in self.tenant.inbound_connectors])
+
+    @cmdlet("New-InboundConnector", Parameter("Name", "string", mandatory=True),
+            Parameter("SenderDomains", "multi", mandatory=True), *CONNECTOR_SETTINGS, CONFIRM, writes=True)
+    def new_inbound_connector(self) -> Outcome:
+        name = self.bound["Name"].strip()
+        if self.tenant.find_inbound_connector(name) is not None:
+            raise CmdletError(ALREADY_EXISTS_TYPE, f"The inbound connector '{name}' already exists in "
+                                                   f"'{self.tenant.domains[0]}'. Choose another name.",
+                              ERR_ALREADY_EXISTS)
+        connector = {"name": name, "connector_type": "Partner", "enabled": True, "sender_ip_addresses": [],
+                     "tls_sender_certificate_name": None, "require_tls": False, "comment": None}
+        connector.update(self.connector_changes())
+        self.tenant.inbound_connectors.append(connector)
+        # New-* prints the object it made, unlike Set-*.
+        return Outcome([self.connector_object(connector)], wrote=True)
+
+    @cmdlet("Set-InboundConnector", MANDATORY_IDENTITY, Parameter("SenderDomains", "multi"), *CONNECTOR_SETTINGS,
+            CONFIRM, writes=True)
+    def set_inbound_connector(self) -> Outcome:
+        connector = self.connector(self.bound["Identity"])
+        changes = self.connector_changes()
+        wrote = any(connector.get(key) != value for key, value in changes.items())
+        connector.update(changes)
+        return self.set_reply(self.connector_object(connector), wrote)
+
+    @cmdlet("Remove-InboundConnector", MANDATORY_IDENTITY, CONFIRM, writes=True)
+    def remove_inbound_connector(self) -> Outcome:
+        self.tenant.inbound_connectors.remove(self.connector(self.bound["Identity"]))
         return Outcome([], wrote=True)
 
     @cmdlet("New-ServicePrincipal", Parameter("AppId", "guid", mandatory=True),

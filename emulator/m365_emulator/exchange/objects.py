@@ -229,3 +229,32 @@ def organization_config_object(tenant: Tenant, policy_shows: str = "name") -> di
         "Guid": exchange_guid(tenant.id, "organization"),
         "WhenChanged": SEEN_AT,
     })
+
+
+def inbound_connector_object(tenant: Tenant, connector: dict[str, Any], sender_domains_shown: str) -> dict[str, Any]:
+    """Get-InboundConnector's record. ``sender_domains_shown`` is the behaviour switch
+    inbound_connector_sender_domains: ``address_space`` prints ``smtp:*;1`` (the form seen in field reports),
+    ``domain`` prints the domain as given."""
+    domains = list(connector.get("sender_domains") or [])
+    if sender_domains_shown == "address_space":
+        domains = [f"smtp:{domain};1" for domain in domains]
+    guid = exchange_guid(tenant.id, "inbound-connector", connector["name"].lower())
+    return annotate({
+        "Identity": connector["name"],
+        "Name": connector["name"],
+        "Guid": guid,
+        "Id": connector["name"],
+        "DistinguishedName": _distinguished_name(tenant, connector["name"]),
+        "Enabled": bool(connector.get("enabled", True)),
+        "ConnectorType": connector.get("connector_type", "OnPremises"),
+        "ConnectorSource": "Default",
+        "SenderDomains": domains,
+        "SenderIPAddresses": list(connector.get("sender_ip_addresses") or []),
+        "TlsSenderCertificateName": connector.get("tls_sender_certificate_name"),
+        "RequireTls": bool(connector.get("require_tls", False)),
+        "RestrictDomainsToIPAddresses": False,
+        "RestrictDomainsToCertificate": False,
+        "Comment": connector.get("comment") or "",
+        "WhenChanged": SEEN_AT,
+        "WhenCreated": SEEN_AT,
+    })

@@ -14,7 +14,7 @@ class Parameter:
     """One cmdlet parameter: ``kind`` decides which JSON values bind; ``choices`` limits string values."""
 
     name: str
-    kind: str  # "string", "bool", "result_size", "rights", "guid"
+    kind: str  # "string", "bool", "result_size", "rights", "guid", "multi" (a MultiValuedProperty)
     mandatory: bool = False
     nullable: bool = False
     choices: tuple[str, ...] = ()
@@ -52,6 +52,14 @@ def _convert(parameter: Parameter, value: Any) -> Any:
                                 f"\"{value}\" to type \"Microsoft.Exchange.Data.Unlimited`1[System.UInt32]\". "
                                 f"Use a positive number or 'Unlimited'.", TRANSFORMATION_TYPE)
         return number
+    if parameter.kind == "multi":
+        # A MultiValuedProperty binds one string or an array of them; PowerShell does not split a string on commas.
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, str) for item in items):
+            raise binding_error(f"Cannot process argument transformation on parameter '{name}'. Cannot convert the "
+                                f"\"{_type_name(value)}\" value to type \"Microsoft.Exchange.Data."
+                                f"MultiValuedProperty`1[System.String]\".", TRANSFORMATION_TYPE)
+        return [item.strip() for item in items if item.strip()]
     if parameter.kind == "rights":
         items = value if isinstance(value, list) else [value]
         rights = []

@@ -11,10 +11,21 @@ from aiosmtpd.smtp import SMTP
 
 from ..core import Service
 from .models import FRONTEND, MAX_MESSAGE_SIZE
+from .relay import RelayHandler
 from .responses import ExchangeSMTP, SubmissionHandler
 
 
-class _Controller(Controller):
+class _FreePortController(Controller):
+    """aiosmtpd's controller, told the port the OS picked when asked for port 0."""
+
+    def _trigger_server(self) -> None:
+        # Port 0 asks the OS for a free port; learn which one before aiosmtpd's start-up probe connects to it.
+        if self.port == 0 and self.server is not None and self.server.sockets:
+            self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+class _Controller(_FreePortController):
     def __init__(self, handler: SubmissionHandler, host: str, port: int, tls_context: Any, frontend: str):
         super().__init__(handler, hostname=host, port=port, server_hostname=frontend, tls_context=tls_context,
                          authenticator=handler.authenticate_basic, auth_require_tls=True,
@@ -25,11 +36,17 @@ class _Controller(Controller):
         when = email.utils.format_datetime(datetime.datetime.now(datetime.timezone.utc))
         return ExchangeSMTP(self.handler, ident=f"Microsoft ESMTP MAIL Service ready at {when}", **self.SMTP_kwargs)
 
-    def _trigger_server(self) -> None:
-        # Port 0 asks the OS for a free port; learn which one before aiosmtpd's start-up probe connects to it.
-        if self.port == 0 and self.server is not None and self.server.sockets:
-            self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+
+class _RelayController(_FreePortController):
+    """Port 25 of the MX endpoint: STARTTLS offered, never AUTH."""
+
+    def __init__(self, handler: RelayHandler, host: str, port: int, tls_context: Any, frontend: str):
+        super().__init__(handler, hostname=host, port=port, server_hostname=frontend, tls_context=tls_context,
+                         data_size_limit=MAX_MESSAGE_SIZE, enable_SMTPUTF8=True, decode_data=False)
+
+    def factory(self) -> SMTP:
+        when = email.utils.format_datetime(datetime.datetime.now(datetime.timezone.utc))
+        return SMTP(self.handler, ident=f"Microsoft ESMTP MAIL Service ready at {when}", **self.SMTP_kwargs)
 
 
 class SubmissionServer:
@@ -75,6 +92,16 @@ class SmtpService(Service):
     def __init__(self, emulator: Any):
         super().__init__(emulator)
         self.server: SubmissionServer | None = None
+        self.relay: _RelayController | None = None
+
+    def listen_relay(self, address: str, port: int) -> int:
+        """Start the MX endpoint on ``address``:``port`` (0 picks a free port); returns the port."""
+        if self.relay is None:
+            relay = _RelayController(RelayHandler(self.emulator), address, port, self.emulator.ssl_context(),
+                                     FRONTEND)
+            relay.start()
+            self.relay = relay
+        return self.relay.port
 
     def listen(self, address: str, port: int) -> int:
         """Start serving on ``address``:``port`` (0 picks a free port); returns the port."""
@@ -83,6 +110,9 @@ class SmtpService(Service):
         return self.server.port
 
     def close(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
         if self.server is not None:
             self.server.stop()
             self.server = None
