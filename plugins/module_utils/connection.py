@@ -71,6 +71,8 @@ def env_fallback(*names, **_options):
         if os.environ.get(name):
             return os.environ[name]
     raise AnsibleFallbackNotFound
+
+
 # The longest Retry-After a run waits out; a longer one fails the request at once, saying how long was asked.
 DEFAULT_MAX_RETRY_WAIT = 300
 

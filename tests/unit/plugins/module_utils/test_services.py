@@ -166,8 +166,8 @@ def test_licences_of_many_users_come_from_one_users_listing_matched_by_upn_or_id
     graph = FakeGraph(GRAPH_USERS)
     lookups = services.read_license_info(graph, ["device1@contoso.com", "ID-2", "ghost@contoso.com"], threshold=2)
     assert graph.calls == [("list", "users", {"$select": "id,userPrincipalName,assignedPlans", "$top": "999"})]
-    assert [(lookup.found, lookup.record.get("licensed")) for lookup in lookups] == [(True, True), (True, False),
-                                                                                      (False, None)]
+    found_and_licensed = [(lookup.found, lookup.record.get("licensed")) for lookup in lookups]
+    assert found_and_licensed == [(True, True), (True, False), (False, None)]
     assert lookups[1].record["user_principal_name"] == "Device2@contoso.com"
 
 
