@@ -64,6 +64,7 @@ def input_problems(params):
             problems.append("%s must be an email address such as it-team@contoso.com, not %r" % (option, value))
     return problems
 
+
 AUTH_MECHANISMS = {"basic": "LOGIN", "oauth": "XOAUTH2"}
 _UNREACHABLE_ERRNOS = (errno.ENETUNREACH, errno.EHOSTUNREACH)
 
