@@ -111,6 +111,9 @@ DEFAULT_BEHAVIOUR = {
     # What Get-User and Get-OrganizationConfig show for an authentication policy: "name" or
     # "distinguished_name".
     "authentication_policy_shows": "name",
+    # Whether app-only tokens carry the wids claim (directory role template ids). Field captures show it on
+    # app-only Graph tokens; Microsoft's claims reference says not to depend on any claim being present.
+    "app_token_wids": True,
     # Concurrent authenticated SMTP sessions per mailbox (3: Exchange Team blog, 2018); a session past the limit
     # is refused at the end of DATA with smtp_connection_limit_reply: "sender_thread" (432 4.3.2
     # STOREDRV.ClientSubmit; sender thread limit exceeded), "concurrent_connections" (432 4.3.2 Concurrent

@@ -84,7 +84,8 @@ def test_faults_crud(control):
 
 
 @pytest.mark.parametrize("spec", [{"status": 200}, {"path": "("}, {"count": 0}, {"colour": "red"},
-                                  {"retry_after": -1}, {"retry_after": "soon"}, {"retry_after": True}])
+                                  {"retry_after": -1}, {"retry_after": "soon"}, {"retry_after": True},
+                                  {"ratio": 0}, {"ratio": 1.5}, {"ratio": True}, {"seed": "x"}])
 def test_invalid_faults_are_400(control, spec):
     response = control("POST", "faults", json=spec)
     assert response.status_code == 400 and response.json()["error"]["message"]
@@ -110,6 +111,27 @@ def test_unlimited_fault_until_deleted(emulator, http, control, get_token):
     assert [http.get(emulator.base_url + SECURITY_DEFAULTS, headers=token).status_code for _ in range(3)] == [503] * 3
     control("DELETE", "faults")
     assert http.get(emulator.base_url + SECURITY_DEFAULTS, headers=token).status_code == 200
+
+
+def test_a_storm_hits_about_its_share_the_same_way_for_the_same_seed_and_within_its_count(emulator, http, control,
+                                                                                          get_token):
+    token = bearer(get_token("graph"))
+
+    def statuses(fault, requests):
+        control("DELETE", "faults")
+        control("POST", "faults", json=dict({"path": "identitySecurity", "status": 429}, **fault))
+        return [http.get(emulator.base_url + SECURITY_DEFAULTS, headers=token).status_code for _ in range(requests)]
+
+    storm = statuses({"count": None, "ratio": 0.5, "seed": 7}, 40)
+    assert 10 <= storm.count(429) <= 30 and set(storm) == {200, 429}
+    assert statuses({"count": None, "ratio": 0.5, "seed": 7}, 40) == storm
+    assert statuses({"count": None, "ratio": 0.5, "seed": 8}, 40) != storm
+    assert statuses({"count": 3, "ratio": 0.5}, 40).count(429) == 3
+
+
+def test_a_storm_fault_reports_what_it_saw(control):
+    created = control("POST", "faults", json={"path": "x", "ratio": 0.25, "count": None}).json()
+    assert created["ratio"] == 0.25 and created["seen"] == 0 and created["hits"] == 0
 
 
 def test_behaviour_patch_is_validated(emulator, control):

@@ -88,8 +88,18 @@ options:
         the service's C(Retry-After) asks, or backing off exponentially.
       - Retries are returned in C(retries) and throttling raises a warning.
       - V(0) turns retries off; a negative value, or one above 20, is refused.
+      - A refused connection (nothing listens at the address) is never retried.
     type: int
     default: 4
+  max_retry_wait:
+    description:
+      - The longest C(Retry-After), in seconds, a request waits out before it is retried. A longer one fails the
+        request at once, naming the request, the status and the wait asked for, instead of stalling the play.
+      - Each wait is written to the module's log (syslog or journal) when it starts, and a run that waited warns
+        with the total and the longest wait.
+      - If not set, the value of the E(M365_MAX_RETRY_WAIT) environment variable is used.
+    type: int
+    default: 300
 requirements:
   - msal
   - requests

@@ -16,12 +16,15 @@ description:
     set, or the mailbox does not exist or has no mailbox licence.
   - A step whose result is skipped (switched off) gives no rows. A step that never ran because an earlier step
     failed gives C(error) rows saying so, so a report never looks cleaner than what was actually checked.
+  - An C(app_permissions) step (the result of P(m365ops.smtp_auth.app_permissions_info#module)) gives one row per
+    permission the plan needs, C(desired) naming it and C(actual) C(held) or C(missing); a missing permission
+    needed to write is C(drift) in check mode and C(error) otherwise, a missing one needed to read is C(error).
   - The rows follow the schema in C(docs/report.schema.json) of the collection.
 positional: _input
 options:
   _input:
     description:
-      - The steps, in the order they ran. Each step is a dict with C(setting) (C(license),
+      - The steps, in the order they ran. Each step is a dict with C(setting) (C(app_permissions), C(license),
         C(security_defaults), C(authentication_policy), C(org_smtp_auth), C(smtp_app_consent),
         C(exchange_service_principal), C(mailbox_smtp_auth), C(mailbox_permission), C(user_authentication_policy)
         or C(per_user_mfa)), C(desired) (the module's state word; the right for C(mailbox_permission), the policy
@@ -261,6 +264,42 @@ def _rows_for_mailbox_setting(tenant, step, result, check_mode):
     return rows
 
 
+def permission_fix(permission):
+    """How an administrator grants the automation app a permission the preflight found missing."""
+    if "directory role" in permission:
+        return ("Assign %s to the automation app's service principal (Entra admin center: Roles and "
+                "administrators)" % permission)
+    resource = "Office 365 Exchange Online" if permission.startswith("Exchange.") else "Microsoft Graph"
+    return ("Grant the automation app the %s application permission %s with admin consent (Entra admin center: "
+            "App registrations > API permissions)" % (resource, permission))
+
+
+def _rows_for_app_permissions(tenant, step, result, check_mode):
+    """One row per permission and access the plan needs. A missing write permission is drift in check mode (the
+    reads worked; an apply would stop before its first write) and an error otherwise; an unknown one (the token
+    does not show it) gives no row, the module warns instead."""
+    desired = step.get("desired")
+    if _not_run(result) or result.get("failed"):
+        message = NOT_RUN_MESSAGE if _not_run(result) else result.get("msg") or "the permission check failed"
+        return [_row(step, tenant, None, "app_permissions", desired, None, "error", message)]
+    grouped = {}
+    for check in result.get("checks") or []:
+        if check.get("verdict") in ("held", "missing"):
+            key = (check["permission"], check["access"], check["verdict"])
+            grouped.setdefault(key, []).append(check["step"])
+    rows = []
+    for (permission, access, verdict), needed_by in grouped.items():
+        if verdict == "held":
+            rows.append(_row(step, tenant, None, "app_permissions", permission, "held", "compliant"))
+            continue
+        status = "drift" if check_mode and access == "write" else "error"
+        row = _row(step, tenant, None, "app_permissions", permission, "missing", status,
+                   "the automation app lacks it; needed to %s by: %s" % (access, ", ".join(dict.fromkeys(needed_by))))
+        row["fix"] = permission_fix(permission)
+        rows.append(row)
+    return rows
+
+
 def drift_rows(steps, tenant, check_mode=False, auth_modes=None):
     """Return the report rows for one tenant; see DOCUMENTATION."""
     if not isinstance(steps, (list, tuple)):
@@ -274,7 +313,9 @@ def drift_rows(steps, tenant, check_mode=False, auth_modes=None):
         step = dict(step, auth_modes={str(upn).lower(): mode for upn, mode in (auth_modes or {}).items()})
         if result.get("skipped"):
             continue
-        if setting == "license":
+        if setting == "app_permissions":
+            rows.extend(_rows_for_app_permissions(tenant, step, result, bool(check_mode)))
+        elif setting == "license":
             rows.extend(_rows_for_license(tenant, step, result))
         elif setting in TENANT_WIDE_SETTINGS:
             rows.extend(_rows_for_tenant_setting(tenant, step, result, bool(check_mode)))

@@ -14,7 +14,8 @@ description:
   - The plan is a dict from step name to step, in the order the steps run. A step that is switched off, or has
     no mailbox to act on, is left out. The role's tasks run a step when its name is in the plan, and the report
     turns every step of the plan into rows, so a step in the plan whose result is missing was not reached.
-  - "Steps, in order: V(license) (licence check of the present mailboxes), V(security_defaults) (off; only when
+  - "Steps, in order: V(app_permissions) (the automation app holds what every other planned step needs; only
+    with O(check_permissions)), V(license) (licence check of the present mailboxes), V(security_defaults) (off; only when
     a present mailbox uses C(basic)), V(basic_auth_policy) and V(basic_auth_policy_users) (an authentication
     policy that allows basic SMTP AUTH, assigned to the present C(basic) mailboxes; only with O(basic_auth_policy)),
     V(org_smtp_auth) (on), V(smtp_app_consent), V(exchange_service_principal) (the relay app consented to
@@ -68,6 +69,12 @@ options:
       - The name of an authentication policy that allows basic SMTP AUTH, to assign to the present C(basic)
         mailboxes (C(relay_accounts_basic_auth_policy)); empty plans no such step.
     type: str
+  check_permissions:
+    description:
+      - Whether to plan the V(app_permissions) step first (C(relay_accounts_check_permissions)), which checks the
+        automation app's tokens against the C(permissions) of every other planned step.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -124,6 +131,12 @@ _value:
       description: For V(mailbox_smtp_auth), the mailboxes another step manages (the retired ones).
       type: list
       elements: str
+    permissions:
+      description:
+        - What the step's module needs from the automation app, C({step, read, write}), each a list of permission
+          keys (V(exchange) for Exchange.ManageAsApp and an Exchange directory role); what
+          P(m365ops.smtp_auth.app_permissions_info#module) takes as O(m365ops.smtp_auth.app_permissions_info#module:needs).
+      type: dict
 """
 
 from collections.abc import Mapping
@@ -131,13 +144,15 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._app_permissions import step_needs
+
 # Where the role registers each step's result; the task of a step uses the same name in its register.
 REGISTER_PREFIX = "_relay_accounts_"
 
 
 def _step(name, setting, desired, mailboxes, register, **extra):
     step = {"step": name, "setting": setting, "desired": desired, "mailboxes": list(mailboxes),
-            "register": REGISTER_PREFIX + register}
+            "register": REGISTER_PREFIX + register, "permissions": step_needs(name)}
     step.update(extra)
     return step
 
@@ -152,14 +167,15 @@ def _switched_on(**switches):
 
 def relay_plan(entries, check_license=True, disable_security_defaults=True, enable_org_smtp_auth=False,
                enable_mailbox_smtp_auth=True, disable_per_user_mfa=True, exclusive=False, oauth_app_id=None,
-               basic_auth_policy=None):
+               basic_auth_policy=None, check_permissions=True):
     """Return the plan of one tenant; see DOCUMENTATION."""
     if not isinstance(entries, (list, tuple)) or not all(
             isinstance(entry, Mapping) and {"upn", "auth", "state"} <= set(entry) for entry in entries):
         raise AnsibleFilterError("relay_plan expects the entries normalised by relay_mailboxes")
     on = _switched_on(check_license=check_license, disable_security_defaults=disable_security_defaults,
                       enable_org_smtp_auth=enable_org_smtp_auth, enable_mailbox_smtp_auth=enable_mailbox_smtp_auth,
-                      disable_per_user_mfa=disable_per_user_mfa, exclusive=exclusive)
+                      disable_per_user_mfa=disable_per_user_mfa, exclusive=exclusive,
+                      check_permissions=check_permissions)
 
     def upns(state, auth=None, send_as=None):
         return [entry["upn"] for entry in entries if entry["state"] == state and auth in (None, entry["auth"])
@@ -203,6 +219,9 @@ def relay_plan(entries, check_license=True, disable_security_defaults=True, enab
                            exclusive=on["exclusive"], declared_elsewhere=absent))
     if on["disable_per_user_mfa"] and basic:
         steps.append(_step("per_user_mfa", "per_user_mfa", "disabled", basic, "per_user_mfa"))
+    if on["check_permissions"] and steps:
+        # First, so that an app that cannot do the whole plan stops before the first write.
+        steps.insert(0, _step("app_permissions", "app_permissions", "held", [], "app_permissions"))
     return {step["step"]: step for step in steps}
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import re
 import threading
@@ -13,12 +14,17 @@ import time
 import traceback
 import uuid
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import TransportError
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
+    ServiceUnavailableError,
+    ThrottledError,
+    TransportError,
+)
 
 REQUESTS_IMPORT_ERROR = None
 try:
     import requests
     from requests.adapters import HTTPAdapter
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
     from urllib3.util.retry import Retry
 except ImportError:
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
@@ -29,18 +35,32 @@ except ImportError:
 # replaying one is safe: POST is retried too (InvokeCommand and $batch are POSTs).
 RETRY_STATUSES = frozenset((429, 503, 504))
 THROTTLING_STATUSES = frozenset((429, 503))
-# A Retry-After longer than this is capped: a play waits, it does not hang for an hour.
+# The default longest Retry-After waited out (the max_retry_wait option): a play waits, it does not hang for an
+# hour. A longer one fails the request (RetryWaitRefused) instead of being shortened, which would only be
+# throttled again.
 MAX_RETRY_AFTER = 300
 BACKOFF_FACTOR = 1.0
 _FRACTIONAL_SECONDS = re.compile(r"^\s*[0-9]*\.[0-9]+\s*$")
+_SECONDS = re.compile(r"^\s*[0-9]*\.?[0-9]+\s*$")
+
+
+class RetryWaitRefused(Exception):
+    """A Retry-After longer than the run may wait. Raised from inside urllib3 before it sleeps; send() turns
+    it into ThrottledError (or ServiceUnavailableError for a 503)."""
+
+    def __init__(self, method, url, status, seconds, limit):
+        super().__init__("%s %s answered HTTP %s with Retry-After %s s" % (method, url, status, seconds))
+        self.method, self.url, self.status, self.seconds, self.limit = method, url, status, seconds, limit
 
 
 class RetryEvents:
-    """Every retry of the run, in the order they happened, so modules can return them (shown at -v)."""
+    """Every retry of the run, in the order they happened, so modules can return them (shown at -v).
+    ``announce(event)``, when given, hears of each wait as it starts (a module logs it: it cannot print mid-run)."""
 
-    def __init__(self):
+    def __init__(self, announce=None):
         self._lock = threading.Lock()
         self._events = []
+        self.announce = announce
 
     def record(self, method, url, status=None, wait=0.0, reason=None):
         event = {"method": method, "url": url, "status": status, "wait": round(float(wait or 0), 3)}
@@ -48,6 +68,18 @@ class RetryEvents:
             event["reason"] = reason
         with self._lock:
             self._events.append(event)
+        if self.announce is not None:
+            self.announce(dict(event))
+
+    def summary(self):
+        """What the run's retries cost, for a warning: counts by kind, total and longest wait; None if none."""
+        events = self.as_list()
+        if not events:
+            return None
+        longest = max(events, key=lambda event: event["wait"])
+        return {"throttled": sum(1 for event in events if event.get("status") == 429),
+                "unavailable": sum(1 for event in events if event.get("status") in (503, 504)),
+                "waited": round(sum(event["wait"] for event in events), 3), "longest": longest}
 
     def as_list(self):
         with self._lock:
@@ -65,13 +97,15 @@ class RetryEvents:
 class RecordingRetry(Retry):
     """urllib3's Retry that also records each retry it decides on (method, URL, status, wait)."""
 
-    def __init__(self, *args, events=None, **kwargs):
+    def __init__(self, *args, events=None, max_wait=MAX_RETRY_AFTER, **kwargs):
         super().__init__(*args, **kwargs)
         self.events = events
+        self.max_wait = max_wait
 
     def new(self, **kwargs):
         retry = super().new(**kwargs)
         retry.events = self.events
+        retry.max_wait = self.max_wait
         return retry
 
     def parse_retry_after(self, retry_after):
@@ -81,15 +115,27 @@ class RecordingRetry(Retry):
             retry_after = str(math.ceil(float(retry_after)))
         return super().parse_retry_after(retry_after)
 
-    def get_retry_after(self, response):
-        seconds = super().get_retry_after(response)
-        if seconds is None:
+    def asked_wait(self, response):
+        """The Retry-After a response asks for, in seconds, as sent: newer urllib3 caps it (at 6 hours) itself."""
+        value = response.headers.get("Retry-After") if response.headers is not None else None
+        if value is None:
             return None
-        return min(seconds, MAX_RETRY_AFTER)
+        if _SECONDS.match(value):
+            return float(value)
+        return self.get_retry_after(response)
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if error is not None and connection_refused(error):
+            # Nothing listens there: waiting and trying again only delays the same answer.
+            raise MaxRetryError(_pool, url, error)
         retry = super().increment(method=method, url=url, response=response, error=error, _pool=_pool,
                                   _stacktrace=_stacktrace)
+        if response is not None and retry.respect_retry_after_header:
+            asked = retry.asked_wait(response)
+            if asked is not None and asked > self.max_wait:
+                response.drain_conn()  # the connection goes back to the pool, as urllib3 does before a retry
+                raise RetryWaitRefused(method, _full_url(_pool, url), getattr(response, "status", None), asked,
+                                       self.max_wait)
         if self.events is not None:
             # The same choice urllib3's sleep() makes next: Retry-After when given, else backoff.
             wait = None
@@ -103,6 +149,14 @@ class RecordingRetry(Retry):
         return retry
 
 
+def connection_refused(error):
+    """Whether urllib3's ``error`` is a refused TCP connection (ECONNREFUSED), as opposed to DNS or a timeout."""
+    if not isinstance(error, NewConnectionError):
+        return False
+    cause = error.__cause__ or error.__context__
+    return isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED
+
+
 def _full_url(pool, url):
     if pool is not None and url and url.startswith("/"):
         port = "" if pool.port in (None, 443, 80) else ":%s" % pool.port
@@ -110,7 +164,7 @@ def _full_url(pool, url):
     return url
 
 
-def build_retry(max_retries, events=None):
+def build_retry(max_retries, events=None, max_wait=MAX_RETRY_AFTER):
     return RecordingRetry(
         total=max_retries,
         connect=max_retries,
@@ -127,6 +181,7 @@ def build_retry(max_retries, events=None):
         # After the last retry the caller gets the 429/503 itself and raises ThrottledError with its text.
         raise_on_status=False,
         events=events,
+        max_wait=max_wait,
     )
 
 
@@ -151,7 +206,8 @@ def build_session(settings, events=None, pool_size=10):
     session = M365Session(settings.timeout)
     session.trust_env = False
     session.verify = settings.verify
-    adapter = HTTPAdapter(max_retries=build_retry(settings.max_retries, events), pool_connections=pool_size,
+    adapter = HTTPAdapter(max_retries=build_retry(settings.max_retries, events, settings.max_retry_wait),
+                          pool_connections=pool_size,
                           pool_maxsize=pool_size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -165,6 +221,8 @@ def send(session, method, url, **kwargs):
     headers.setdefault("client-request-id", str(uuid.uuid4()))
     try:
         return session.request(method, url, headers=headers, **kwargs)
+    except RetryWaitRefused as error:
+        raise refused_wait_error(error) from error
     except requests.exceptions.RequestException as error:
         raise transport_error(url, error, kwargs.get("timeout") or getattr(session, "default_timeout", "?")) from error
 
@@ -179,8 +237,25 @@ def transport_error(url, error, timeout):
     if isinstance(error, requests.exceptions.Timeout):
         return TransportError("No answer from %s within the timeout of %s seconds" % (url, timeout), url=url)
     if isinstance(error, requests.exceptions.ConnectionError):
+        if connection_refused(getattr(error.args[0], "reason", None) if error.args else None):
+            return TransportError("Could not connect to %s: the connection was refused (nothing accepts connections "
+                                  "at that host and port; check the URL). Not retried." % url, url=url)
         return TransportError("Could not connect to %s: %s" % (url, _root_cause(error)), url=url)
     return TransportError("Request to %s failed: %s" % (url, _root_cause(error)), url=url)
+
+
+def refused_wait_error(refused):
+    """The error for a Retry-After longer than max_retry_wait: throttled (429) or unavailable (503, 504)."""
+    kind = ServiceUnavailableError if refused.status in (503, 504) else ThrottledError
+    what = "unavailable" if refused.status in (503, 504) else "throttled"
+    return kind("%s was %s and asked to wait %s seconds before a retry, longer than max_retry_wait (%s s); not "
+                "waiting. Run again later, or raise max_retry_wait (M365_MAX_RETRY_WAIT) to wait it out."
+                % (refused.url, what, _seconds(refused.seconds), refused.limit),
+                status=refused.status, retry_after=refused.seconds)
+
+
+def _seconds(value):
+    return ("%d" % value) if float(value).is_integer() else ("%.1f" % value)
 
 
 def _root_cause(error):

@@ -71,6 +71,8 @@ def env_fallback(*names, **_options):
         if os.environ.get(name):
             return os.environ[name]
     raise AnsibleFallbackNotFound
+# The longest Retry-After a run waits out; a longer one fails the request at once, saying how long was asked.
+DEFAULT_MAX_RETRY_WAIT = 300
 
 
 def connection_argument_spec():
@@ -93,6 +95,8 @@ def connection_argument_spec():
         validate_certs=dict(type="bool", default=True),
         timeout=dict(type="int", default=DEFAULT_TIMEOUT),
         max_retries=dict(type="int", default=DEFAULT_MAX_RETRIES),
+        max_retry_wait=dict(type="int", default=DEFAULT_MAX_RETRY_WAIT,
+                            fallback=(env_fallback, ["M365_MAX_RETRY_WAIT"])),
     )
 
 
@@ -139,6 +143,9 @@ def connection_errors(params, need_credentials=True):
     elif certificate and os.path.isdir(certificate):
         errors.append("client_certificate_path (or M365_CLIENT_CERTIFICATE_PATH) is %s, which is a directory, "
                       "not a PEM or PFX file" % certificate)
+    max_retry_wait = params.get("max_retry_wait")
+    if max_retry_wait is not None and max_retry_wait < 0:
+        errors.append("max_retry_wait must be 0 or more seconds, not %s" % max_retry_wait)
     ca_path = params.get("ca_path")
     if ca_path and not os.path.exists(ca_path):
         errors.append("ca_path (or M365_CA_PATH) is %s, which does not exist" % ca_path)
@@ -171,6 +178,7 @@ class ConnectionSettings:
     validate_certs: bool = True
     timeout: int = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    max_retry_wait: int = DEFAULT_MAX_RETRY_WAIT
 
     @classmethod
     def from_params(cls, params):

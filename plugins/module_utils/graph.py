@@ -81,7 +81,7 @@ def _retry_after_seconds(headers, default):
     for name, value in (headers or {}).items():
         if name.lower() == "retry-after":
             try:
-                return min(max(float(value), 0.0), transport.MAX_RETRY_AFTER)
+                return max(float(value), 0.0)
             except (TypeError, ValueError):
                 return default
     return default
@@ -177,18 +177,26 @@ class GraphClient:
                 headers = reply.get("headers") or {}
                 body = reply.get("body")
                 if status in transport.THROTTLING_STATUSES and attempt < self.settings.max_retries:
-                    throttled.append((index, _retry_after_seconds(headers, transport.BACKOFF_FACTOR * 2 ** attempt)))
+                    throttled.append((index, status,
+                                      _retry_after_seconds(headers, transport.BACKOFF_FACTOR * 2 ** attempt)))
                     continue
                 results[index] = self._result(requests[index], status, headers, body)
             if not throttled:
                 return
-            wait = max(seconds for _index, seconds in throttled)
-            for index, _seconds in throttled:
+            wait = max(seconds for _index, _status, seconds in throttled)
+            if wait > self.settings.max_retry_wait:
+                # Same rule as a single request: a wait beyond max_retry_wait fails the items, it is not shortened.
+                for index, status, seconds in throttled:
+                    refused = transport.RetryWaitRefused(requests[index].method, "$batch:" + requests[index].url,
+                                                         status, seconds, self.settings.max_retry_wait)
+                    results[index] = BatchResult(status=status, error=transport.refused_wait_error(refused))
+                return
+            for index, status, _seconds in throttled:
                 if self.events is not None:
-                    self.events.record(requests[index].method, "$batch:" + requests[index].url, status=429,
+                    self.events.record(requests[index].method, "$batch:" + requests[index].url, status=status,
                                        wait=wait, reason="batch item throttled")
             self.sleep(wait)
-            pending = [index for index, _seconds in throttled]
+            pending = [index for index, _status, _seconds in throttled]
 
     def _result(self, request, status, headers, body):
         if isinstance(body, str):  # some items carry base64 or plain text bodies

@@ -48,7 +48,8 @@ class M365Module:
             self.ansible.fail_json(msg=" ".join(errors))
         self._credentials_checked = credentials_required
         self.settings = ConnectionSettings.from_params(self.params)
-        self.retry_events = transport.RetryEvents()
+        # A module cannot print while it runs: each wait goes to its log (syslog or journal) as it starts.
+        self.retry_events = transport.RetryEvents(announce=self._log_wait)
         self._session = None
         self._tokens = None
         self._graph = None
@@ -103,13 +104,24 @@ class M365Module:
             self._exchange = ExchangeClient(*self._connect(), self.settings, events=self.retry_events)
         return self._exchange
 
+    def _log_wait(self, event):
+        self.ansible.log("m365ops.smtp_auth: tenant %s: waiting %s s before retrying %s %s (HTTP %s%s)"
+                         % (self.settings.tenant_id, event["wait"], event["method"], event["url"], event["status"],
+                            ", " + event["reason"] if event.get("reason") else ""))
+
     def _with_retries_and_warnings(self, result):
         result = dict(result)
         result["retries"] = self.retry_events.as_list()
-        if self.retry_events.throttled:
-            self.warn("Microsoft 365 throttled %d request(s) for tenant %s; they were retried (see 'retries')."
-                      % (sum(1 for event in result["retries"] if event.get("status") in transport.THROTTLING_STATUSES),
-                         self.settings.tenant_id))
+        summary = self.retry_events.summary()
+        if summary and (summary["throttled"] or summary["unavailable"]):
+            counted = (("throttled %d request(s) (HTTP 429)", summary["throttled"]),
+                       ("was unavailable for %d (HTTP 503/504)", summary["unavailable"]))
+            kinds = [text % count for text, count in counted if count]
+            longest = summary["longest"]
+            self.warn("Microsoft 365 %s for tenant %s; they were retried after waiting %s s in all, the longest "
+                      "%s s before %s %s (see 'retries')."
+                      % (" and ".join(kinds), self.settings.tenant_id, summary["waited"], longest["wait"],
+                         longest["method"], longest["url"]))
         if self._exchange is not None:
             for warning in self._exchange.write_warnings:
                 self.warn(warning)

@@ -108,11 +108,22 @@ def test_check_mode_changes_nothing_and_shows_each_mailbox(emulator, tmp_path):
     assert "contoso: NOT CLEAN" in output
 
 
-def test_an_unlicensed_mailbox_stops_the_tenant_before_any_change(emulator, tmp_path):
+def test_an_unlicensed_mailbox_is_left_out_and_named_while_the_others_are_done(emulator, tmp_path):
     mailboxes = json.dumps({"relay_accounts_mailboxes": ["scanner@contoso.com", "backup@contoso.com"]})
     code, output = run_playbook(tmp_path, "enable", "--limit", "contoso", "-e", mailboxes)
     assert code != 0
-    assert "needs a licensed Exchange Online mailbox" in output and "backup@contoso.com" in output
+    _tenant, by_upn = users(emulator, "contoso")
+    assert by_upn["scanner@contoso.com"]["smtp_client_authentication_disabled"] is False
+    assert not [entry for entry in writes(emulator) if "backup" in json.dumps(entry)]
+    assert "backup@contoso.com has no Exchange Online mailbox licence" in output.split("Fail the tenant")[-1]
+    assert "changed: mailbox_smtp_auth scanner@contoso.com" in output
+
+
+def test_a_tenant_whose_relay_mailboxes_all_lack_a_licence_stops_before_any_change(emulator, tmp_path):
+    mailboxes = json.dumps({"relay_accounts_mailboxes": ["backup@contoso.com", "nobody@contoso.com"]})
+    code, output = run_playbook(tmp_path, "enable", "--limit", "contoso", "-e", mailboxes)
+    assert code != 0
+    assert "none of the relay mailboxes has one (or exists): backup@contoso.com, nobody@contoso.com" in output
     assert "Nothing was changed" in output
     assert writes(emulator) == []
 
@@ -210,10 +221,29 @@ def test_bad_entries_are_printed_once_as_plain_lines(emulator, tmp_path):
 
 
 def test_a_failed_step_is_printed_once(emulator, tmp_path):
-    mailboxes = json.dumps({"relay_accounts_mailboxes": ["scanner@contoso.com", "backup@contoso.com"]})
+    mailboxes = json.dumps({"relay_accounts_mailboxes": ["backup@contoso.com"]})
     code, output = run_playbook(tmp_path, "enable", "--limit", "contoso", "-e", mailboxes)
     assert code != 0
     assert len(printed_lines(output, "needs a licensed Exchange Online mailbox")) == 1, output
     # The summary and the final failure name the step, and the tenant fails once more, at the end.
-    assert "failed at 'Stop before any change when a relay mailbox has no mailbox licence'" in output
+    assert "failed at 'Stop before any change when no relay mailbox has a mailbox licence'" in output
     assert recap(output)["contoso"]["failed"] == 1
+
+
+def test_one_unknown_mailbox_does_not_stop_the_others_and_is_an_error_in_the_apply_report(emulator, tmp_path):
+    variables = json.dumps({"relay_accounts_mailboxes": ["scanner@contoso.com", "ghost@contoso.com",
+                                                         "printer@contoso.com"],
+                            "relay_accounts_check_license": False, "relay_accounts_report_in_apply_mode": True,
+                            "relay_accounts_report_dir": str(tmp_path / "reports")})
+    code, output = run_playbook(tmp_path, "enable", "--limit", "contoso", "-e", variables)
+    assert code != 0
+    _tenant, by_upn = users(emulator, "contoso")
+    assert by_upn["scanner@contoso.com"]["smtp_client_authentication_disabled"] is False
+    assert by_upn["printer@contoso.com"]["per_user_mfa_state"] == "disabled"
+    report = json.loads((tmp_path / "reports" / "contoso.json").read_text())
+    ghost = [row for row in report["rows"] if row["mailbox"] == "ghost@contoso.com"]
+    assert {row["setting"] for row in ghost} == {"mailbox_smtp_auth", "per_user_mfa"}
+    assert {row["status"] for row in ghost} == {"error"}
+    failure = output.split("Fail the tenant when")[-1]
+    assert "ghost@contoso.com" in failure and "failed at" not in failure, output
+    assert "changed: mailbox_smtp_auth scanner@contoso.com" in output, output

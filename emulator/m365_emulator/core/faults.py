@@ -1,8 +1,10 @@
-"""Injected failures: the next ``count`` requests that match get a status (429, 503, ...) instead of an answer."""
+"""Injected failures: the next ``count`` requests that match (or a ``ratio`` of them) get a status (429, 503, ...)
+instead of an answer."""
 
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import threading
 from typing import Any
@@ -17,7 +19,7 @@ STATUS_TEXT = {
     503: ("serviceNotAvailable", "The service is temporarily unavailable. Retry after the time in Retry-After."),
     504: ("gatewayTimeout", "The gateway timed out."),
 }
-FIELDS = ("path", "method", "cmdlet", "status", "count", "retry_after", "body", "headers")
+FIELDS = ("path", "method", "cmdlet", "status", "count", "retry_after", "body", "headers", "ratio", "seed")
 
 
 class Fault:
@@ -54,7 +56,23 @@ class Fault:
         self.headers = spec.get("headers") or {}
         if not isinstance(self.headers, dict):
             raise ValueError("fault: headers must be a mapping")
+        # A storm: each matching request is hit with probability ``ratio``, drawn from a generator seeded with
+        # ``seed``, so the same sequence of requests meets the same faults. Random, not every n-th: an even
+        # pattern lines up with a client's own rhythm ($batch then its item) and hits the same request forever.
+        self.ratio = spec.get("ratio", 1)
+        if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) or not 0 < self.ratio <= 1:
+            raise ValueError("fault: ratio must be a number greater than 0 and at most 1")
+        self.seed = spec.get("seed", 0)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError("fault: seed must be an integer")
+        self._draws = random.Random(self.seed)  # test traffic: reproducible, not secret
+        self.seen = 0
         self.hits = 0
+
+    def strikes(self) -> bool:
+        """Whether this matching request is one the fault answers (call once per matching request)."""
+        self.seen += 1
+        return self.ratio >= 1 or self._draws.random() < self.ratio
 
     def matches(self, request: Request, operation: str | None) -> bool:
         if self.path and not self.path.search(request.path):
@@ -76,7 +94,8 @@ class Fault:
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, **self.spec, "status": self.status, "count": self.remaining,
-                "retry_after": self.retry_after, "body": self.body, "headers": self.headers, "hits": self.hits}
+                "retry_after": self.retry_after, "body": self.body, "headers": self.headers, "ratio": self.ratio,
+                "seed": self.seed, "seen": self.seen, "hits": self.hits}
 
 
 class Faults:
@@ -112,6 +131,9 @@ class Faults:
         with self.lock:
             for fault in self._faults:
                 if fault.matches(request, operation):
+                    if not fault.strikes():
+                        # Spared by this fault's ratio: later faults do not see the request either.
+                        return None
                     fault.hits += 1
                     if fault.remaining is not None:
                         fault.remaining -= 1

@@ -124,7 +124,8 @@ class TokenIssuer:
         with self._lock:
             return token_id in self._revoked
 
-    def issue(self, tenant: Tenant, app: App, audience: str, resource: Resource, credential: str) -> tuple[str, int]:
+    def issue(self, tenant: Tenant, app: App, audience: str, resource: Resource, credential: str,
+              wids: bool = True) -> tuple[str, int]:
         now = int(time.time())
         lifetime = self.lifetime
         token_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
@@ -145,8 +146,9 @@ class TokenIssuer:
             "tid": tenant.id,
             "uti": token_id,
             "ver": "1.0",
-            "wids": [role_template_id(role) for role in app.directory_roles] + [DEFAULT_APP_WID],
         }
+        if wids:
+            claims["wids"] = [role_template_id(role) for role in app.directory_roles] + [DEFAULT_APP_WID]
         if roles:
             claims["roles"] = roles
         token = jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})

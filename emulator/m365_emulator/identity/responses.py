@@ -214,7 +214,8 @@ class IdentityService(Service):
                 raise entra_error(request, 401, "invalid_client", 7000218,
                                   "The request body must contain the following parameter: 'client_assertion' "
                                   "or 'client_secret'.")
-            access_token, lifetime = self.issuer.issue(tenant, app, audience, resource, credential)
+            access_token, lifetime = self.issuer.issue(tenant, app, audience, resource, credential,
+                                                       wids=bool(store.behaviour.get("app_token_wids", True)))
         return Response(200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                               "access_token": access_token}, NO_STORE)
 

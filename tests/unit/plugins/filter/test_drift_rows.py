@@ -149,3 +149,38 @@ def test_oauth_steps_give_rows_with_the_auth_mode_and_a_fix_naming_the_app():
     assert rows[2]["fix"] == ("Add-MailboxPermission -Identity notify@contoso.com -User <service principal of %s> "
                               "-AccessRights FullAccess" % APP)
     assert rows[3]["fix"] == "Set-User -Identity alerts@contoso.com -AuthenticationPolicy 'Allow Basic SMTP'"
+
+
+def _permissions_step(checks=None, failed=None):
+    result = {"checks": checks or []} if failed is None else {"failed": True, "msg": failed}
+    return {"setting": "app_permissions", "desired": "held", "mailboxes": [], "result": result}
+
+
+def _permission_check(step, access, permission, verdict):
+    return {"step": step, "access": access, "permission": permission, "verdict": verdict, "reason": None}
+
+
+ROLE = "the Exchange Administrator directory role (or Global Administrator)"
+PERMISSION_CHECKS = [_permission_check("security_defaults", "read", "Policy.Read.All", "held"),
+                     _permission_check("mailbox_smtp_auth", "write", ROLE, "missing"),
+                     _permission_check("org_smtp_auth", "write", ROLE, "missing"),
+                     _permission_check("per_user_mfa", "read", "Policy.Read.All", "held"),
+                     _permission_check("license", "read", "User.Read.All", "missing"),
+                     _permission_check("org_smtp_auth", "read", "Exchange.ManageAsApp", "unknown")]
+
+
+def test_a_missing_write_permission_is_drift_in_check_mode_and_names_every_step_that_needs_it():
+    rows = drift_rows([_permissions_step(PERMISSION_CHECKS)], tenant="contoso", check_mode=True)
+    assert [(row["desired"], row["actual"], row["status"]) for row in rows] == [
+        ("Policy.Read.All", "held", "compliant"), (ROLE, "missing", "drift"), ("User.Read.All", "missing", "error")]
+    assert rows[1]["message"] == "the automation app lacks it; needed to write by: mailbox_smtp_auth, org_smtp_auth"
+    assert rows[1]["fix"].startswith("Assign the Exchange Administrator directory role (or Global Administrator) to")
+    assert "Microsoft Graph application permission User.Read.All" in rows[2]["fix"]
+    assert rows[0]["fix"] is None and all(row["setting"] == "app_permissions" for row in rows)
+
+
+def test_a_missing_permission_is_an_error_in_apply_mode_and_a_failed_check_is_one_error_row():
+    rows = drift_rows([_permissions_step(PERMISSION_CHECKS)], tenant="contoso", check_mode=False)
+    assert [row["status"] for row in rows] == ["compliant", "error", "error"]
+    rows = drift_rows([_permissions_step(failed="AADSTS7000215: Invalid client secret")], tenant="contoso")
+    assert [(row["status"], row["message"]) for row in rows] == [("error", "AADSTS7000215: Invalid client secret")]
