@@ -162,10 +162,19 @@ class TokenProvider:
         return AuthenticationError("Cannot use authority %s for app %s: %s"
                                    % (self.settings.authority, self.settings.client_id, text))
 
-    def token(self, scope):
-        """An access token for ``scope`` (``<resource>/.default``)."""
+    def token(self, scope, refused=None):
+        """An access token for ``scope`` (``<resource>/.default``).
+
+        ``refused`` is a token the service answered 401 to before its expiry: MSAL refuses ``force_refresh`` for
+        client credentials, so that token is dropped from the cache and MSAL asks for a new one. When another
+        thread already replaced it, the cache answers with that newer token and no second token request goes out.
+        """
         with self._lock:
             app = self._application()
+            if refused:
+                for entry in list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                    if entry.get("secret") == refused:
+                        app.token_cache.remove_at(entry)
             try:
                 reply = app.acquire_token_for_client(scopes=[scope])
             except requests.exceptions.RequestException as error:

@@ -227,6 +227,23 @@ def send(session, method, url, **kwargs):
         raise transport_error(url, error, kwargs.get("timeout") or getattr(session, "default_timeout", "?")) from error
 
 
+def send_with_token(session, tokens, scope, method, url, headers=None, events=None, **kwargs):
+    """``send`` with the app's bearer token for ``scope``. A 401 gets one fresh token and one more try: a token
+    can stop working before its expiry (revoked, signing keys rolled over, a clock running ahead, a long run whose
+    token outlived the service's view of it), and that must not fail the run. A second 401 is the caller's to
+    report: then the app really lacks what the service asks for."""
+    headers = dict(headers or {})
+    token = tokens.token(scope)
+    headers["Authorization"] = "Bearer " + token
+    response = send(session, method, url, headers=headers, **kwargs)
+    if response.status_code != 401:
+        return response
+    if events is not None:
+        events.record(method, url, status=401, reason="token refused; retried once with a new token")
+    headers["Authorization"] = "Bearer " + tokens.token(scope, refused=token)
+    return send(session, method, url, headers=headers, **kwargs)
+
+
 def transport_error(url, error, timeout):
     """The TransportError that says what went wrong reaching ``url``, for a requests exception."""
     if isinstance(error, requests.exceptions.SSLError):

@@ -60,7 +60,6 @@ class ExchangeClient:
 
     def _headers(self, cmdlet):
         return {
-            "Authorization": "Bearer " + self.tokens.token(self.scope),
             "Accept": "application/json",
             "X-AnchorMailbox": ANCHOR_MAILBOX % self.settings.tenant_id,
             "Prefer": "odata.maxpagesize=%d" % PAGE_SIZE,
@@ -107,7 +106,8 @@ class ExchangeClient:
         raise M365Error("%s kept returning pages after %s pages" % (cmdlet, MAX_PAGES))
 
     def _post(self, cmdlet, url, body, identity):
-        response = transport.send(self.session, "POST", url, headers=self._headers(cmdlet), json=body)
+        response = transport.send_with_token(self.session, self.tokens, self.scope, "POST", url,
+                                             headers=self._headers(cmdlet), events=self.events, json=body)
         decoded = parse_json_body(response.text)
         if response.status_code < 400:
             if not isinstance(decoded, dict):

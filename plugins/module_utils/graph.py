@@ -99,7 +99,7 @@ class GraphClient:
         self.batch_concurrency = batch_concurrency
 
     def _headers(self):
-        return {"Authorization": "Bearer " + self.tokens.token(self.scope), "Accept": "application/json"}
+        return {"Accept": "application/json"}
 
     def url(self, path, version="v1.0"):
         if path.startswith("https://") or path.startswith("http://"):
@@ -114,7 +114,8 @@ class GraphClient:
         kwargs = {"headers": self._headers(), "params": params}
         if body is not None:
             kwargs["json"] = body
-        response = transport.send(self.session, method, url, **kwargs)
+        response = transport.send_with_token(self.session, self.tokens, self.scope, method, url, events=self.events,
+                                             **kwargs)
         decoded = parse_json_body(response.text)
         if response.status_code >= 400:
             raise graph_error(response.status_code, decoded, operation, permission=permission, identity=identity,
@@ -163,9 +164,12 @@ class GraphClient:
 
     def _run_chunk(self, requests, indexes, results, version):
         pending = list(indexes)
+        renewed = False
         for attempt in range(self.settings.max_retries + 1):
+            token = self.tokens.token(self.scope)  # what the post below carries (the cache answers it)
             replies = self._post_batch(requests, pending, version)
             throttled = []
+            refused = []
             for index in pending:
                 reply = replies.get(str(index))
                 if reply is None:
@@ -176,11 +180,25 @@ class GraphClient:
                 status = int(reply.get("status") or 0)
                 headers = reply.get("headers") or {}
                 body = reply.get("body")
+                if status == 401 and not renewed:
+                    # Graph checks the token of each item: a token that stopped working mid-run is refused item
+                    # by item inside a 200 $batch, so those items get one more try with a new token.
+                    refused.append(index)
+                    continue
                 if status in transport.THROTTLING_STATUSES and attempt < self.settings.max_retries:
                     throttled.append((index, status,
                                       _retry_after_seconds(headers, transport.BACKOFF_FACTOR * 2 ** attempt)))
                     continue
                 results[index] = self._result(requests[index], status, headers, body)
+            if refused:
+                renewed = True
+                if self.events is not None:
+                    self.events.record("POST", "$batch", status=401,
+                                       reason="token refused; %d item(s) retried once with a new token" % len(refused))
+                self.tokens.token(self.scope, refused=token)
+                if not throttled:
+                    pending = refused
+                    continue
             if not throttled:
                 return
             wait = max(seconds for _index, _status, seconds in throttled)
@@ -196,7 +214,7 @@ class GraphClient:
                     self.events.record(requests[index].method, "$batch:" + requests[index].url, status=status,
                                        wait=wait, reason="batch item throttled")
             self.sleep(wait)
-            pending = [index for index, _status, _seconds in throttled]
+            pending = refused + [index for index, _status, _seconds in throttled]
 
     def _result(self, request, status, headers, body):
         if isinstance(body, str):  # some items carry base64 or plain text bodies

@@ -18,10 +18,15 @@ from smtp_reply_server import ReplyServer, make_certificates
 class StaticTokens:
     def __init__(self):
         self.scopes = []
+        self.refused = []
+        self.renewed = set()
 
-    def token(self, scope):
+    def token(self, scope, refused=None):
         self.scopes.append(scope)
-        return "token-for-" + scope
+        self.refused.append(refused)
+        if refused:  # like MSAL's cache: the new token answers every later call
+            self.renewed.add(scope)
+        return "token-for-" + scope + ("-renewed" if scope in self.renewed else "")
 
 
 @pytest.fixture

@@ -188,3 +188,16 @@ def test_a_404_not_found_without_a_parsable_detail_is_still_not_found(serve, cli
     _graph, exchange, _events = clients(server.url)
     with pytest.raises(ExchangeObjectNotFoundError):
         exchange.invoke("Get-User", {"Identity": "ghost@contoso.com"})
+
+
+def test_a_refused_exchange_token_is_renewed_once_and_the_cmdlet_sent_again(serve, clients):
+    def answer(method, path, body, headers):
+        if headers["Authorization"].endswith("-renewed"):
+            return reply([{"Identity": "a"}])
+        return 401, "", None
+
+    server = serve(answer)
+    _graph, exchange, _events = clients(server.url)
+    assert exchange.invoke("Get-CASMailbox", {"Identity": "a"}) == [{"Identity": "a"}]
+    assert len(server.requests) == 2
+    assert exchange.tokens.refused == [None, "token-for-https://outlook.office365.com/.default"]

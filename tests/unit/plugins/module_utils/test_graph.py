@@ -144,3 +144,42 @@ def test_retries_spent_on_429_is_throttled_and_on_503_unavailable(serve, clients
     assert type(raised.value).__name__ == error_type and words in str(raised.value)
     assert isinstance(raised.value, ThrottledError) and raised.value.status == status
     assert len(server.requests) == 2
+
+
+def test_a_refused_token_is_renewed_once_and_the_request_sent_again(serve, clients):
+    def answer(method, path, body, headers):
+        if headers["Authorization"].endswith("-renewed"):
+            return 200, {"id": "x"}, None
+        return 401, {"error": {"code": "InvalidAuthenticationToken", "message": "Lifetime validation failed"}}, None
+
+    server = serve(answer)
+    graph, _exchange, events = clients(server.url)
+    assert graph.get("users/x") == {"id": "x"}
+    assert len(server.requests) == 2
+    assert graph.tokens.refused == [None, "token-for-https://graph.microsoft.com/.default"]
+    assert [event["status"] for event in events.as_list()] == [401]
+
+
+def test_a_token_refused_twice_is_an_authentication_error_after_two_requests(serve, clients):
+    server = serve(lambda *args: (401, {"error": {"code": "InvalidAuthenticationToken", "message": "no"}}, None))
+    graph, _exchange, _events = clients(server.url)
+    with pytest.raises(M365Error) as caught:
+        graph.get("users/x", operation="reading x")
+    assert caught.value.status == 401 and "reading x" in str(caught.value)
+    assert len(server.requests) == 2
+
+
+def test_batch_items_refused_for_their_token_are_sent_once_more_with_a_new_one(serve, clients):
+    def answer(method, path, body, headers):
+        status = 200 if headers["Authorization"].endswith("-renewed") else 401
+        return 200, {"responses": [{"id": item["id"], "status": status, "headers": {},
+                                    "body": {"url": item["url"]} if status == 200 else
+                                    {"error": {"code": "InvalidAuthenticationToken", "message": "expired"}}}
+                                   for item in body["requests"]]}, None
+
+    server = serve(answer)
+    graph, _exchange, _events = clients(server.url)
+    results = graph.batch([BatchRequest("GET", "users/u%d" % number) for number in range(3)])
+    assert [result.body["url"] for result in results] == ["/users/u0", "/users/u1", "/users/u2"]
+    assert len(server.requests) == 2
+    assert "token-for-https://graph.microsoft.com/.default" in graph.tokens.refused

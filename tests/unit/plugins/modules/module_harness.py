@@ -33,7 +33,7 @@ class ModuleFailed(Exception):
 
 
 class FixedToken:
-    def token(self, scope):
+    def token(self, scope, refused=None):
         return "token-for-" + scope
 
 
