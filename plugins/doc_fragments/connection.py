@@ -100,6 +100,17 @@ options:
       - If not set, the value of the E(M365_MAX_RETRY_WAIT) environment variable is used.
     type: int
     default: 300
+  token_cache:
+    description:
+      - A file where the app's access tokens are kept between tasks, so that a play asks the identity platform for
+        one token per service (Graph, Exchange Online) instead of one per task and service. Tokens are kept by MSAL
+        per tenant and app, and renewed when they expire or are refused.
+      - The file is created readable by its owner only (mode 0600) and replaced atomically; an existing file that
+        others can read, or that belongs to another user, is refused. It holds live access tokens, so keep it out of
+        shared and backed-up directories, for example under C(/run/user/<uid>) or a job's temporary directory.
+      - Not set, tokens live only as long as one task.
+      - If not set, the value of the E(M365_TOKEN_CACHE) environment variable is used.
+    type: path
 requirements:
   - msal
   - requests

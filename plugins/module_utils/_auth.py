@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import threading
 import traceback
 
@@ -122,6 +124,49 @@ class TokenProvider:
             return self.settings.client_secret
         raise AuthenticationError("No credential: set client_secret or client_certificate_path")
 
+    def _cache(self):
+        """MSAL's cache: in memory, or loaded from the ``token_cache`` file when one is set."""
+        path = self.settings.token_cache
+        if not path:
+            return msal.TokenCache()
+        cache = msal.SerializableTokenCache()
+        try:
+            handle = open(path, "r", encoding="utf-8")
+        except FileNotFoundError:
+            return cache
+        except OSError as error:
+            raise AuthenticationError("Cannot read token_cache %s: %s" % (path, error.strerror)) from error
+        with handle:
+            status = os.fstat(handle.fileno())
+            if status.st_uid != os.geteuid() or status.st_mode & 0o077:
+                raise AuthenticationError(
+                    "token_cache %s holds access tokens but is readable by others or owned by another user (mode %o); "
+                    "remove it, or make it yours with mode 0600" % (path, stat.S_IMODE(status.st_mode)))
+            try:
+                cache.deserialize(handle.read())
+            except ValueError:
+                pass  # an unreadable cache is an empty one: the next token replaces it
+        return cache
+
+    def _save_cache(self):
+        """Write the cache file again when MSAL changed it: a new file in the same directory, mode 0600 from the
+        start, then renamed over the old one, so a concurrent task never reads half a file."""
+        cache = self._app.token_cache if self._app is not None else None
+        if not self.settings.token_cache or not getattr(cache, "has_state_changed", False):
+            return
+        path = os.path.abspath(self.settings.token_cache)
+        temporary = "%s.%d.%s.tmp" % (path, os.getpid(), threading.get_ident())
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(cache.serialize())
+            os.replace(temporary, path)
+        except OSError as error:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise AuthenticationError("Cannot write token_cache %s: %s" % (path, error.strerror)) from error
+        cache.has_state_changed = False
+
     def _application(self):
         if self._app is None:
             try:
@@ -133,7 +178,7 @@ class TokenProvider:
                     # reached by URL, and discovery would leak a request to the public cloud.
                     instance_discovery=False,
                     http_client=self.session,
-                    token_cache=msal.TokenCache(),
+                    token_cache=self._cache(),
                 )
             except requests.exceptions.RequestException as error:
                 raise transport_error(self.settings.authority, error, self.settings.timeout) from error
@@ -187,6 +232,8 @@ class TokenProvider:
                 raise M365Error("The identity platform at %s failed to issue a token for app %s in tenant %s: %s"
                                 % (self.settings.authority, self.settings.client_id, self.settings.tenant_id,
                                    error), status=getattr(error, "status_code", None)) from error
+            if "access_token" in reply:
+                self._save_cache()
         if "access_token" not in reply:
             raise AuthenticationError.from_token_reply(reply, self.settings.tenant_id, self.settings.client_id)
         return reply["access_token"]

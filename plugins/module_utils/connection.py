@@ -99,6 +99,7 @@ def connection_argument_spec():
         max_retries=dict(type="int", default=DEFAULT_MAX_RETRIES),
         max_retry_wait=dict(type="int", default=DEFAULT_MAX_RETRY_WAIT,
                             fallback=(env_fallback, ["M365_MAX_RETRY_WAIT"])),
+        token_cache=dict(type="path", fallback=(env_fallback, ["M365_TOKEN_CACHE"])),
     )
 
 
@@ -148,6 +149,11 @@ def connection_errors(params, need_credentials=True):
     max_retry_wait = params.get("max_retry_wait")
     if max_retry_wait is not None and max_retry_wait < 0:
         errors.append("max_retry_wait must be 0 or more seconds, not %s" % max_retry_wait)
+    token_cache = params.get("token_cache")
+    if token_cache and os.path.isdir(token_cache):
+        errors.append("token_cache (or M365_TOKEN_CACHE) is %s, which is a directory, not a file" % token_cache)
+    elif token_cache and not os.path.isdir(os.path.dirname(os.path.abspath(token_cache))):
+        errors.append("token_cache (or M365_TOKEN_CACHE) is %s, whose directory does not exist" % token_cache)
     ca_path = params.get("ca_path")
     if ca_path and not os.path.exists(ca_path):
         errors.append("ca_path (or M365_CA_PATH) is %s, which does not exist" % ca_path)
@@ -181,6 +187,7 @@ class ConnectionSettings:
     timeout: int = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     max_retry_wait: int = DEFAULT_MAX_RETRY_WAIT
+    token_cache: str | None = None
 
     @classmethod
     def from_params(cls, params):

@@ -7,22 +7,27 @@ against the emulator, which refuses every token issued before ``tokens/expire {"
 
 from __future__ import annotations
 
+import os
+import stat
+
+import pytest
 from conftest import connection_env
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth as auth
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transport as transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import AuthenticationError
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient
 
 
-def run_clients(emulator):
+def run_clients(emulator, **options):
     env = connection_env(emulator)
     settings = ConnectionSettings(
         tenant_id=env["M365_TENANT_ID"], client_id=env["M365_CLIENT_ID"], client_secret=env["M365_CLIENT_SECRET"],
         authority_url=env["M365_AUTHORITY_URL"], graph_url=env["M365_GRAPH_URL"],
-        exchange_url=env["M365_EXCHANGE_URL"], ca_path=env["M365_CA_PATH"])
+        exchange_url=env["M365_EXCHANGE_URL"], ca_path=env["M365_CA_PATH"], **options)
     events = transport.RetryEvents()
     session = transport.build_session(settings, events)
     tokens = auth.TokenProvider(settings, session)
@@ -57,3 +62,51 @@ def test_tokens_revoked_mid_run_are_renewed_once_for_graph_and_exchange(tenant):
     tenant.clear_request_log()
     exchange.invoke("Get-CASMailbox", {"Identity": "scanner@contoso.com"})
     assert token_requests(tenant) == []
+
+
+def test_a_token_cache_file_gives_later_runs_the_tokens_of_earlier_ones(tenant, tmp_path):
+    cache = tmp_path / "tokens.json"
+    for _run in range(3):  # three tasks of a play, each with its own process and clients
+        graph, exchange, _events = run_clients(tenant, token_cache=str(cache))
+        graph.get("policies/identitySecurityDefaultsEnforcementPolicy")
+        exchange.invoke("Get-TransportConfig")
+    assert len(token_requests(tenant)) == 2  # one per audience for the whole play
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
+    assert [path.name for path in tmp_path.iterdir()] == ["tokens.json"]  # no temporary file left behind
+
+    # A revoked cached token is renewed and the renewal kept for the next run.
+    tenant.tokens.expire_all()
+    graph, _exchange, _events = run_clients(tenant, token_cache=str(cache))
+    graph.get("policies/identitySecurityDefaultsEnforcementPolicy")
+    tenant.clear_request_log()
+    graph, _exchange, _events = run_clients(tenant, token_cache=str(cache))
+    graph.get("policies/identitySecurityDefaultsEnforcementPolicy")
+    assert token_requests(tenant) == []
+    assert [entry["status"] for entry in tenant.request_log if "SecurityDefaults" in entry["path"]] == [200]
+
+
+def test_a_token_cache_others_can_read_is_refused_before_any_token_request(tenant, tmp_path):
+    cache = tmp_path / "tokens.json"
+    cache.write_text("{}")
+    cache.chmod(0o644)
+    graph, _exchange, _events = run_clients(tenant, token_cache=str(cache))
+    with pytest.raises(AuthenticationError) as caught:
+        graph.get("policies/identitySecurityDefaultsEnforcementPolicy")
+    assert "token_cache %s" % cache in str(caught.value) and "644" in str(caught.value)
+    assert token_requests(tenant) == []
+
+
+def test_tasks_of_a_play_share_the_token_cache_named_by_the_environment(run_play, tenant, tmp_path):
+    cache = tmp_path / "cache" / "tokens.json"
+    cache.parent.mkdir()
+    tasks = [{"m365ops.smtp_auth.security_defaults": {"state": "enabled"}},
+             {"m365ops.smtp_auth.org_smtp_auth": {"state": "enabled"}},
+             {"m365ops.smtp_auth.security_defaults": {"state": "enabled"}},
+             {"m365ops.smtp_auth.org_smtp_auth": {"state": "enabled"}}]
+    run = run_play(tasks, check=True, extra_env={"M365_TOKEN_CACHE": str(cache)})
+    assert [result.get("failed", False) for result in run.results] == [False] * 4
+    assert len(token_requests(tenant)) == 2
+    issued = tenant.tokens.issued()
+    assert issued
+    for token in issued:  # the cache file holds the tokens; the tasks' output never does
+        assert token not in run.stdout + run.stderr
