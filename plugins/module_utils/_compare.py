@@ -94,17 +94,26 @@ def identity_problems(identities, option):
     return problems
 
 
-def unique(identities, option="mailboxes"):
+def unique(identities, option="mailboxes", warn=None):
     """Drop repeats (case-insensitive, first spelling kept) so one mailbox is never written twice. Raises
-    M365Error, before any request, naming each identity that cannot be one (empty, a line break, too long)."""
+    M365Error, before any request, naming each identity that cannot be one (empty, a line break, too long).
+
+    A repeat is harmless to the tenant but usually a slip in the list (a copied line, the same UPN in other
+    case), so ``warn`` (the module's) is told of each, naming both positions."""
     problems = identity_problems(identities, option)
     if problems:
         raise M365Error("Invalid %s: %s." % (option, "; ".join(problems)))
-    seen = set()
+    seen = {}
     kept = []
-    for identity in identities:
-        key = str(identity).strip().lower()
-        if key not in seen:
-            seen.add(key)
-            kept.append(str(identity).strip())
+    for position, identity in enumerate(identities):
+        text = str(identity).strip()
+        key = text.lower()
+        if key in seen:
+            if warn is not None:
+                first, spelling = seen[key]
+                warn("%s[%d] %s repeats %s[%d] %s (user principal names do not depend on case); it is read and "
+                     "changed once." % (option, position, text, option, first, spelling))
+            continue
+        seen[key] = (position, text)
+        kept.append(text)
     return kept

@@ -130,7 +130,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base impo
 def report(module):
     tenant = module.settings.tenant_id
     mailboxes = []
-    for lookup in services.read_license_info(module.graph, unique(module.params["mailboxes"])):
+    for lookup in services.read_license_info(module.graph, unique(module.params["mailboxes"], warn=module.warn)):
         entry = {"identity": lookup.identity, "found": lookup.found, "user_id": None, "user_principal_name": None,
                  "licensed": False, "mailbox_plans": [], "other_exchange_plans": []}
         entry.update(lookup.record)

@@ -248,7 +248,7 @@ def settle(planned, trustee, check_mode):
 def manage(module):
     params = module.params
     tenant = module.settings.tenant_id
-    mailboxes = unique(params["mailboxes"])
+    mailboxes = unique(params["mailboxes"], warn=module.warn)
     rights = ordered(params["access_rights"])
     present = params["state"] == "present"
     if not mailboxes or not rights:

@@ -208,7 +208,7 @@ def manage(module):
     exclusive = module.params["exclusive"]
     if exclusive and desired != "enabled":
         module.fail("exclusive=true is only allowed with state=enabled", results=[])
-    identities = unique(module.params["mailboxes"])
+    identities = unique(module.params["mailboxes"], warn=module.warn)
     results = plan(module, identities, desired, exclusive)
     if not module.check_mode:
         apply(module, results)

@@ -119,7 +119,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base impo
 def manage(module):
     desired = module.params["state"]
     tenant = module.settings.tenant_id
-    users = unique(module.params["users"], "users")
+    users = unique(module.params["users"], "users", module.warn)
     results = []
     for lookup in services.read_mfa_states(module.graph, users):
         if not lookup.found:

@@ -185,7 +185,7 @@ def apply(module, results):
 
 
 def manage(module):
-    users = unique(module.params["users"], "users")
+    users = unique(module.params["users"], "users", module.warn)
     if not users or not all(users):
         module.fail("users must name at least one user, and no empty name", results=[])
     wanted = wanted_policy(module)

@@ -36,6 +36,16 @@ def test_mailbox_smtp_auth_check_mode_writes_nothing_then_converges_once(run_pla
     assert writing_requests(run.requests[2]) == []
 
 
+def test_a_mailbox_listed_twice_in_other_case_is_written_once_with_a_warning(run_play, tenant):
+    run = run_play([{"m365ops.smtp_auth.mailbox_smtp_auth": {
+        "mailboxes": ["scanner@contoso.com", "Scanner@Contoso.com"], "state": "enabled"}}])
+    assert run[0]["changed"] is True
+    assert [item["identity"] for item in run[0]["results"]] == ["scanner@contoso.com"]
+    assert [entry["cmdlet"] for entry in writes(run.requests[0])] == ["Set-CASMailbox"]
+    assert any("mailboxes[1] Scanner@Contoso.com repeats mailboxes[0] scanner@contoso.com" in warning
+               for warning in run[0]["warnings"])
+
+
 def test_bulk_modules_name_unknown_items_and_still_handle_the_others(run_play, tenant):
     run = run_play([
         {"m365ops.smtp_auth.mailbox_smtp_auth": {"mailboxes": ["scanner@contoso.com", "ghost@contoso.com"],

@@ -122,6 +122,15 @@ def test_identities_are_deduplicated_case_insensitively():
     assert compare.unique(["A@x.com", "a@x.com ", "b@x.com"]) == ["A@x.com", "b@x.com"]
 
 
+def test_each_repeat_is_warned_of_naming_both_positions():
+    warnings = []
+    assert compare.unique(["A@x.com", "b@x.com", "a@x.com", "b@x.com"], "users", warnings.append) == ["A@x.com", "b@x.com"]
+    assert warnings == [
+        "users[2] a@x.com repeats users[0] A@x.com (user principal names do not depend on case); it is read and changed once.",
+        "users[3] b@x.com repeats users[1] b@x.com (user principal names do not depend on case); it is read and changed once.",
+    ]
+
+
 def test_a_refused_security_defaults_write_names_the_least_privileged_permission_first(serve, clients):
     server = serve(lambda *args: (403, {"error": {"code": "Authorization_RequestDenied",
                                                   "message": "Insufficient privileges to complete the operation."}},

@@ -33,7 +33,7 @@ class FakeExchange:
 def module(exchange, check_mode=False, **params):
     return SimpleNamespace(exchange=exchange, check_mode=check_mode, params=params,
                            settings=SimpleNamespace(tenant_id="contoso.onmicrosoft.com"),
-                           fail=refuse)
+                           fail=refuse, warn=refuse)
 
 
 def refuse(msg, **result):
