@@ -100,6 +100,16 @@ options:
       - If not set, the value of the E(M365_MAX_RETRY_WAIT) environment variable is used.
     type: int
     default: 300
+  concurrency:
+    description:
+      - How many requests a task keeps in flight at once per service - Exchange Online cmdlets when mailboxes are
+        read or changed one by one, and Microsoft Graph C($batch) requests of up to 20 operations each.
+      - Both services throttle per app and tenant, so more than a handful mostly earns HTTP 429 replies (which are
+        retried); raise it against a proxy or on a tenant with a raised throttling budget. From 1 (one at a time)
+        to 16.
+      - If not set, the value of the E(M365_CONCURRENCY) environment variable is used.
+    type: int
+    default: 4
   token_cache:
     description:
       - A file where the app's access tokens are kept between tasks, so that a play asks the identity platform for

@@ -325,7 +325,7 @@ def read_permissions(exchange, identities, rights, trustee=None, threshold=servi
             return services.Lookup(identity, False)
         return services.Lookup(identity, True, record)
 
-    return services.map_concurrently(list(identities), read_one)
+    return services.map_concurrently(list(identities), read_one, exchange.concurrency)
 
 
 def _send_as_by_mailbox(exchange, identities, trustee, threshold):

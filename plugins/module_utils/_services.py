@@ -30,7 +30,6 @@ MAILBOX_LISTING_THRESHOLD = 25
 LICENSE_LISTING_THRESHOLD = 400
 USERS_PAGE_MAX = 999
 LICENSE_FIELDS = "id,userPrincipalName,assignedPlans"
-EXCHANGE_CONCURRENCY = 4
 
 # What each read and write needs, named in errors and in "unreadable" findings. One table for every module.
 PERMISSIONS = {
@@ -166,7 +165,7 @@ def list_cas_mailboxes(exchange):
 
 
 def read_mailboxes(exchange, cmdlet, identities, threshold=MAILBOX_LISTING_THRESHOLD,
-                   concurrency=EXCHANGE_CONCURRENCY, listing=None):
+                   concurrency=None, listing=None):
     """A Lookup per identity, in order, from a per-mailbox Get-* cmdlet (Get-CASMailbox, Get-User, ...). Few
     identities are read one by one; many, or a ``listing`` already fetched, are matched against the tenant-wide
     list (one paged request instead of one per mailbox)."""
@@ -180,7 +179,8 @@ def read_mailboxes(exchange, cmdlet, identities, threshold=MAILBOX_LISTING_THRES
                 index.setdefault(name, record)
         return [Lookup(identity, identity.lower() in index, index.get(identity.lower(), {}))
                 for identity in identities]
-    return map_concurrently(identities, lambda identity: _read_one_mailbox(exchange, cmdlet, identity), concurrency)
+    return map_concurrently(identities, lambda identity: _read_one_mailbox(exchange, cmdlet, identity),
+                            concurrency or exchange.concurrency)
 
 
 def read_cas_mailboxes(exchange, identities, **options):
@@ -203,8 +203,9 @@ def write_mailbox_smtp_auth(exchange, identity, state):
                     identity=identity)
 
 
-def map_concurrently(items, function, concurrency=EXCHANGE_CONCURRENCY):
-    """``function`` over ``items`` with a bounded number in flight; results in input order. The first
+def map_concurrently(items, function, concurrency):
+    """``function`` over ``items`` with at most ``concurrency`` in flight (the connection option, as the clients
+    hold it); results in input order. The first
     error that is not about one item (permission, throttling, transport) is raised."""
     if len(items) <= 1 or concurrency <= 1:
         return [function(item) for item in items]

@@ -200,12 +200,14 @@ else:
     M365Session = None
 
 
-def build_session(settings, events=None, pool_size=10):
-    """The run's only Session. ``trust_env`` is off so that REQUESTS_CA_BUNDLE, proxies and .netrc from
+def build_session(settings, events=None):
+    """The run's only Session, with a connection pool per host large enough for ``settings.concurrency``
+    requests in flight (plus the token requests beside them). ``trust_env`` is off so that REQUESTS_CA_BUNDLE, proxies and .netrc from
     the environment cannot silently replace the verification the operator asked for."""
     session = M365Session(settings.timeout)
     session.trust_env = False
     session.verify = settings.verify
+    pool_size = max(10, settings.concurrency + 2)
     adapter = HTTPAdapter(max_retries=build_retry(settings.max_retries, events, settings.max_retry_wait),
                           pool_connections=pool_size,
                           pool_maxsize=pool_size)

@@ -54,6 +54,11 @@ DEFAULT_MAX_RETRIES = 4
 # retries already allow well over an hour of throttling; a timeout longer than an hour hides a dead endpoint.
 MAX_TIMEOUT = 3600
 MAX_RETRIES = 20
+# Requests in flight at once per service (Exchange cmdlets, Graph $batch requests). Exchange Online and Graph
+# throttle per app and tenant, so beyond a handful more threads only earn 429s; the ceiling keeps a typo from
+# opening hundreds of connections.
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 16
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 # A tenant is named in the authority URL path: its GUID or one of its DNS domains, nothing else.
@@ -100,6 +105,7 @@ def connection_argument_spec():
         max_retry_wait=dict(type="int", default=DEFAULT_MAX_RETRY_WAIT,
                             fallback=(env_fallback, ["M365_MAX_RETRY_WAIT"])),
         token_cache=dict(type="path", fallback=(env_fallback, ["M365_TOKEN_CACHE"])),
+        concurrency=dict(type="int", default=DEFAULT_CONCURRENCY, fallback=(env_fallback, ["M365_CONCURRENCY"])),
     )
 
 
@@ -149,6 +155,10 @@ def connection_errors(params, need_credentials=True):
     max_retry_wait = params.get("max_retry_wait")
     if max_retry_wait is not None and max_retry_wait < 0:
         errors.append("max_retry_wait must be 0 or more seconds, not %s" % max_retry_wait)
+    concurrency = params.get("concurrency")
+    if concurrency is not None and not 1 <= concurrency <= MAX_CONCURRENCY:
+        errors.append("concurrency (or M365_CONCURRENCY) must be from 1 to %d requests at once, not %s"
+                      % (MAX_CONCURRENCY, concurrency))
     token_cache = params.get("token_cache")
     if token_cache and os.path.isdir(token_cache):
         errors.append("token_cache (or M365_TOKEN_CACHE) is %s, which is a directory, not a file" % token_cache)
@@ -188,6 +198,7 @@ class ConnectionSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     max_retry_wait: int = DEFAULT_MAX_RETRY_WAIT
     token_cache: str | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
 
     @classmethod
     def from_params(cls, params):

@@ -55,6 +55,8 @@ class ExchangeClient:
         self.scope = settings.endpoints.exchange_scope
         self.url = "%s/adminapi/beta/%s/InvokeCommand" % (settings.exchange_base, settings.tenant_id)
         self.events = events
+        # Cmdlets in flight at once when a module reads or writes mailboxes one by one.
+        self.concurrency = settings.concurrency
         # Warnings returned by writes ("no settings were modified", ...): kept for the task result.
         self.write_warnings = []
 

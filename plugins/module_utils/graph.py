@@ -20,7 +20,6 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
 )
 
 BATCH_SIZE = 20  # Graph refuses a $batch with more requests than this
-BATCH_CONCURRENCY = 4  # batches in flight at once; more only earns 429s
 MAX_PAGES = 10000  # a bound on @odata.nextLink chains, far above any real tenant
 
 
@@ -88,7 +87,7 @@ def _retry_after_seconds(headers, default):
 
 
 class GraphClient:
-    def __init__(self, session, tokens, settings, events=None, sleep=None, batch_concurrency=BATCH_CONCURRENCY):
+    def __init__(self, session, tokens, settings, events=None, sleep=None, batch_concurrency=None):
         self.session = session
         self.tokens = tokens
         self.settings = settings
@@ -96,7 +95,8 @@ class GraphClient:
         self.scope = settings.endpoints.graph_scope
         self.events = events
         self.sleep = sleep or transport.sleep
-        self.batch_concurrency = batch_concurrency
+        # $batch requests in flight at once: the connection option unless a caller says otherwise.
+        self.batch_concurrency = batch_concurrency or settings.concurrency
 
     def _headers(self):
         return {"Accept": "application/json"}

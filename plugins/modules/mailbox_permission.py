@@ -221,7 +221,7 @@ def apply(module, planned):
                 return
             step["done"] = True
 
-    services.map_concurrently([entry for entry in planned if entry[1]], write)
+    services.map_concurrently([entry for entry in planned if entry[1]], write, exchange.concurrency)
 
 
 def settle(planned, trustee, check_mode):

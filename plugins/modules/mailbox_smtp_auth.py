@@ -177,7 +177,7 @@ def apply(module, results):
         except ExchangeCommandError as error:
             refuse(module, item, error)
 
-    services.map_concurrently(pending, write)
+    services.map_concurrently(pending, write, exchange.concurrency)
     cleared = [item for item in pending if item["after"] == "inherit" and not item["failed"]]
     if cleared:
         # Clearing with JSON null is not confirmed against the live service: believe the tenant, not the 200.

@@ -172,7 +172,7 @@ def apply(module, results):
         except ExchangeCommandError as error:
             item.update(changed=False, failed=True, after=item["before"], msg=str(error))
 
-    services.map_concurrently(pending, write)
+    services.map_concurrently(pending, write, exchange.concurrency)
     cleared = [item for item in pending if item["after"] is None and not item["failed"]]
     # Clearing with JSON null is not confirmed against the live service: believe the tenant, not the 200.
     for item, lookup in zip(cleared, auth_policies.read_users(exchange, [item["identity"] for item in cleared])):

@@ -130,6 +130,9 @@ def _cases(paths, info):
         Case("timeout not a number", "mailbox_smtp_auth", dict(MAILBOX, timeout="soon"), ["timeout", "soon"]),
         Case("negative retries", "mailbox_smtp_auth", dict(MAILBOX, max_retries=-1), ["max_retries", "-1"]),
         Case("a thousand retries", "mailbox_smtp_auth", dict(MAILBOX, max_retries=1000), ["max_retries", "1000"]),
+        Case("no request at a time", "mailbox_smtp_auth", dict(MAILBOX, concurrency=0), ["concurrency", "0"]),
+        Case("a hundred requests at a time", "mailbox_smtp_auth", dict(MAILBOX, concurrency=100),
+             ["concurrency", "100", "16"]),
         # -- what it is asked to change
         Case("unknown mailbox state", "mailbox_smtp_auth", dict(MAILBOX, state="on"), ["state", "on", "enabled"]),
         Case("unknown MFA state", "per_user_mfa", {"users": ["printer@contoso.com"], "state": "off"},

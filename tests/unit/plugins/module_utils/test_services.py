@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _compare as compare
@@ -15,6 +18,8 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import Bat
 
 class FakeExchange:
     """Answers Get-CASMailbox from a list of records and records each call."""
+
+    concurrency = 4
 
     def __init__(self, records):
         self.records = records
@@ -185,3 +190,33 @@ def test_licences_of_few_users_are_read_per_user_in_a_batch():
     lookups = services.read_license_info(graph, ["device3@contoso.com", "ghost@contoso.com"])
     assert graph.calls == [("batch", 2)]
     assert [lookup.found for lookup in lookups] == [True, False] and lookups[0].record["licensed"] is True
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_at_most_concurrency_items_are_in_flight_and_results_keep_their_order(concurrency):
+    lock = threading.Lock()
+    in_flight = [0, 0]  # now, most at once
+
+    def work(item):
+        with lock:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight)
+        time.sleep(0.01)
+        with lock:
+            in_flight[0] -= 1
+        return item * 2
+
+    assert services.map_concurrently(list(range(12)), work, concurrency) == [item * 2 for item in range(12)]
+    assert 1 <= in_flight[1] <= concurrency
+
+
+def test_the_connection_option_reaches_both_clients():
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient
+
+    settings = ConnectionSettings.from_params({"tenant_id": "contoso.onmicrosoft.com", "concurrency": 7})
+    assert ExchangeClient(None, None, settings).concurrency == 7
+    assert GraphClient(None, None, settings).batch_concurrency == 7
+    assert GraphClient(None, None, settings, batch_concurrency=2).batch_concurrency == 2
+    assert ConnectionSettings().concurrency == 4

@@ -12,6 +12,8 @@ from ansible_collections.m365ops.smtp_auth.plugins.modules import mailbox_smtp_a
 class FakeExchange:
     """A tenant of CAS mailboxes; ``clears`` says whether a null write clears the switch."""
 
+    concurrency = 4
+
     def __init__(self, switches, clears=True):
         self.switches = dict(switches)
         self.clears = clears
