@@ -133,6 +133,13 @@ DEFAULT_BEHAVIOUR = {
     # Where a MAIL FROM the mailbox may not send as is refused: "mail_from" (550 5.7.60, documented) or "data"
     # (accepted, then 554 5.2.252 SendAsDenied at the end of DATA, as field captures show).
     "send_as_denied_at": "mail_from",
+    # Exchange's cmdlet budgets per app (remote-PowerShell throttling policies; unconfirmed for the REST
+    # transport): "off", "destructive" (Set-/New-/Add-/Remove-/Enable-/Disable-, exchange_destructive_budget:
+    # [cmdlets, seconds]), "cmdlets" (every cmdlet, exchange_cmdlets_budget) or "both". A cmdlet past the budget
+    # is not run: 429 with Retry-After.
+    "exchange_cmdlet_budget": "off",
+    "exchange_destructive_budget": [120, 60],
+    "exchange_cmdlets_budget": [25, 5],
 }
 
 

@@ -533,3 +533,43 @@ def test_bind_accepts_case_insensitive_names_and_numbers_for_booleans():
     spec, _, _ = exchange.CMDLETS["Set-CASMailbox"]
     bound = exchange.bind("Set-CASMailbox", spec, {"identity": "x", "smtpclientauthenticationdisabled": 0})
     assert bound == {"Identity": "x", "SmtpClientAuthenticationDisabled": False}
+
+
+# -- cmdlet budgets -------------------------------------------------------------------------------------------
+
+def test_writes_past_the_destructive_budget_get_429_and_are_not_run(emulator, http, token):
+    emulator.store.behaviour.update(exchange_cmdlet_budget="destructive", exchange_destructive_budget=[2, 30])
+    write = {"Identity": "scanner@contoso.com", "SmtpClientAuthenticationDisabled": False}
+    assert [invoke(emulator, http, token, "Set-CASMailbox", write).status_code for _ in range(2)] == [200, 200]
+    user(emulator, "scanner@contoso.com").smtp_client_authentication_disabled = True
+    refused = invoke(emulator, http, token, "Set-CASMailbox", write)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 30
+    assert "Set-CASMailbox was not run" in refused.text
+    # Not run: the switch is still off, and reads are not counted against the write budget.
+    assert user(emulator, "scanner@contoso.com").smtp_client_authentication_disabled is True
+    assert invoke(emulator, http, token, "Get-CASMailbox", {"Identity": "scanner@contoso.com"}).status_code == 200
+    log = [entry for entry in emulator.request_log if entry["cmdlet"] == "Set-CASMailbox"]
+    # The second changed nothing (already on) but still counts: the budget is of cmdlets run, not of changes.
+    assert [(entry["status"], entry["wrote"]) for entry in log] == [(200, True), (200, False), (429, False)]
+
+
+def test_the_budget_is_a_sliding_window_per_app():
+    from m365_emulator.exchange.budget import CmdletBudget
+
+    now = [0.0]
+    budget = CmdletBudget(clock=lambda: now[0])
+    behaviour = {"exchange_cmdlet_budget": "both", "exchange_destructive_budget": [2, 10],
+                 "exchange_cmdlets_budget": [3, 5]}
+    assert budget.admit(behaviour, "t", "a", "Set-User") is None
+    now[0] = 4.0
+    assert budget.admit(behaviour, "t", "a", "Set-User") is None
+    assert budget.admit(behaviour, "t", "a", "Set-User") == 6  # the first leaves the window at 10 s
+    assert budget.admit(behaviour, "t", "b", "Set-User") is None  # another app has its own budget
+    assert budget.admit(behaviour, "t", "a", "Get-User") is None  # third cmdlet of a's 5 s window
+    assert budget.admit(behaviour, "t", "a", "Get-User") == 1
+    now[0] = 10.0
+    assert budget.admit(behaviour, "t", "a", "Set-User") is None
+    assert budget.admit({"exchange_cmdlet_budget": "off"}, "t", "a", "Set-User") is None
+    with pytest.raises(ValueError):
+        budget.admit({"exchange_cmdlet_budget": "sometimes"}, "t", "a", "Set-User")

@@ -16,6 +16,7 @@ from typing import Any
 from ..core import HttpError, Request, Response, Service
 from ..identity import Claims, authorize, bearer_challenge
 from ..state import Tenant
+from .budget import CmdletBudget
 from .errors import CmdletError
 from .models import MORE_RESULTS_WARNING, PAGINATION_EXPIRED, Cursor, Listing, PageCursors, canonical_name, run_cmdlet
 from .objects import COLLECTION_OF_STRING
@@ -103,6 +104,7 @@ class ExchangeService(Service):
     def __init__(self, emulator: Any, cursors: PageCursors | None = None):
         super().__init__(emulator)
         self.cursors = cursors if cursors is not None else PageCursors()
+        self.budget = CmdletBudget()
 
     def operation(self, request: Request) -> str | None:
         """The cmdlet a request runs, from ``X-CmdletName`` or the body."""
@@ -137,6 +139,12 @@ class ExchangeService(Service):
             try:
                 if "$skiptoken" in request.args:
                     return self.next_page(request, tenant, tenant_ref, name, parameters)
+                wait = self.budget.admit(store.behaviour, tenant.id, claims.app.client_id, name)
+                if wait is not None:
+                    # Not run: the caller's budget is spent until the oldest cmdlet of its window leaves it.
+                    return self.error(request, 429, "TooManyRequests",
+                                      f"The caller has exceeded its budget of cmdlets; {name} was not run. "
+                                      f"Retry after {wait} seconds.", {"Retry-After": str(wait)})
                 outcome = run_cmdlet(store, tenant, name, parameters)
             except CmdletError as error:
                 return Response(error.status, error_body(request, error))
