@@ -61,6 +61,9 @@ class RetryEvents:
         self._lock = threading.Lock()
         self._events = []
         self.announce = announce
+        # Clients that act on a retry as it is decided (the Exchange client's write pacing), in the thread of the
+        # request that is retried.
+        self.listeners = []
 
     def record(self, method, url, status=None, wait=0.0, reason=None):
         event = {"method": method, "url": url, "status": status, "wait": round(float(wait or 0), 3)}
@@ -70,6 +73,8 @@ class RetryEvents:
             self._events.append(event)
         if self.announce is not None:
             self.announce(dict(event))
+        for listener in self.listeners:
+            listener(dict(event))
 
     def summary(self):
         """What the run's retries cost, for a warning: counts by kind, total and longest wait; None if none."""

@@ -201,3 +201,61 @@ def test_a_refused_exchange_token_is_renewed_once_and_the_cmdlet_sent_again(serv
     assert exchange.invoke("Get-CASMailbox", {"Identity": "a"}) == [{"Identity": "a"}]
     assert len(server.requests) == 2
     assert exchange.tokens.refused == [None, "token-for-https://outlook.office365.com/.default"]
+
+
+# -- write pacing -----------------------------------------------------------------------------------------------
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+
+def test_writes_are_unpaced_until_one_is_throttled_then_wait_it_out_and_go_at_the_budget():
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import WritePacer
+
+    clock = Clock()
+    pacer = WritePacer(interval=0.5, clock=clock, sleep=clock.sleep)
+    assert [pacer.wait() for _ in range(3)] == [0, 0, 0]
+    pacer.throttled(10)
+    assert pacer.wait() == 10
+    assert [pacer.wait() for _ in range(3)] == [0.5, 0.5, 0.5]
+    # A later, shorter Retry-After does not bring the next write forward; a longer one pushes it back.
+    pacer.throttled(0.1)
+    assert pacer.wait() == 0.5
+    pacer.throttled(30)
+    assert pacer.wait() == 30
+    assert clock.slept == [10, 0.5, 0.5, 0.5, 0.5, 30]
+
+
+def test_only_a_throttled_write_paces_the_writes(serve, clients):
+    answers = {"Set-CASMailbox": [(429, {"error": {"code": "TooManyRequests", "message": "budget"}}, {"Retry-After": "0"})],
+               "Get-CASMailbox": [(429, {"error": {"code": "TooManyRequests", "message": "busy"}}, {"Retry-After": "0"})]}
+
+    def answer(method, path, body, headers):
+        queued = answers[body["CmdletInput"]["CmdletName"]]
+        return queued.pop(0) if queued else reply([])
+
+    server = serve(answer)
+    _graph, exchange, events = clients(server.url)
+    exchange.invoke("Get-CASMailbox")
+    assert len(events) == 1 and not exchange.pacer.paced
+    exchange.invoke("Set-CASMailbox", {"Identity": "a", "SmtpClientAuthenticationDisabled": False})
+    assert len(events) == 2 and exchange.pacer.paced
+    # The throttled write was sent again once and landed: two Set-CASMailbox requests in all.
+    assert [request["body"]["CmdletInput"]["CmdletName"] for request in server.requests].count("Set-CASMailbox") == 2
+
+
+def test_the_time_estimate_of_many_writes():
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import write_time_estimate
+
+    assert write_time_estimate(120) is None
+    assert write_time_estimate(121) == 2
+    assert write_time_estimate(1000) == 9
