@@ -725,10 +725,10 @@ def explain_relay_denied(diagnosis, connectors, source_address, unread_reason=No
         sentences.append("The source address %s is not among them." % source)
         arguments = _fix_arguments(described, source)
         diagnosis.update(fix_module="m365ops.smtp_auth.inbound_connector", fix_arguments=arguments)
-        fix = ("Add the device's public IP address to a connector's sender_ip_addresses with module "
-               "inbound_connector (m365ops.smtp_auth.inbound_connector): name: %s, sender_ip_addresses: [%s] "
-               "(the module sets exactly the addresses it is given). Or authenticate the device with SMTP AUTH on "
-               "port 587." % (arguments["name"], ", ".join(arguments["sender_ip_addresses"])))
+        fix = ("Add the address the device sends from (behind NAT, its network's public address) to a connector's "
+               "sender_ip_addresses with module inbound_connector (m365ops.smtp_auth.inbound_connector): name: %s, "
+               "sender_ip_addresses: [%s] (the module sets exactly the addresses it is given). Or authenticate the "
+               "device with SMTP AUTH on port 587." % (arguments["name"], ", ".join(arguments["sender_ip_addresses"])))
     address = _parsed_address(source_address)
     if address is not None and address.version == 6:
         sentences.append("%s is an IPv6 address, which inbound connectors do not support: the device must send "
