@@ -124,3 +124,8 @@ def read_connector(exchange, name):
     except NotFoundError:
         return None
     return parse_connector(records[0]) if records else None
+
+
+def read_connectors(exchange):
+    """Every inbound connector of the tenant, parsed, in the order Exchange lists them."""
+    return [parse_connector(record) for record in Command("Get-InboundConnector", {}).run(exchange)]

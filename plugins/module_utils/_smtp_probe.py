@@ -21,6 +21,7 @@ import dataclasses
 import errno
 import ipaddress
 import itertools
+import re
 import smtplib
 import socket
 import ssl
@@ -42,7 +43,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis i
 MASK = "********"
 # The options that end up in SMTP command lines or message headers: a line break there would start a command or
 # a header of its own (a second RCPT TO, a Bcc), so it is refused instead of sent.
-LINE_OPTIONS = ("host", "username", "sender", "recipient", "subject", "ehlo_name")
+LINE_OPTIONS = ("host", "username", "sender", "recipient", "subject", "ehlo_name", "relay_domain")
 ADDRESS_OPTIONS = ("sender", "recipient")
 # RFC 5321 caps a path at 256 octets; a longer value is a mistake in the inventory, not an address.
 MAX_LINE_VALUE = 256
@@ -62,10 +63,42 @@ def input_problems(params):
                             % (option, len(value), value[:40], MAX_LINE_VALUE))
         elif option in ADDRESS_OPTIONS and not is_user_principal_name(value):
             problems.append("%s must be an email address such as it-team@contoso.com, not %r" % (option, value))
+        elif option == "relay_domain" and not _DOMAIN.match(value):
+            problems.append("relay_domain must be a domain such as contoso.com, not %r" % value)
+    source = params.get("source_address")
+    if source is not None:
+        try:
+            ipaddress.ip_address(source)
+        except ValueError:
+            problems.append("source_address must be an IP address of this host such as 192.0.2.10, not %r" % source)
     return problems
 
 
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$",
+                     re.IGNORECASE)
+# The tenant's MX endpoint, where devices relaying through an inbound connector send, on port 25: the domain with
+# its dots replaced by dashes under mail.protection.outlook.com (inbound connectors, section 5 of the wire notes).
+# Only the global cloud's form is known here.
+MX_SUFFIX = ".mail.protection.outlook.com"
+MX_PORT = 25
+SUBMISSION_PORT = 587
+
+
+def relay_domain_of(sender, relay_domain=None):
+    """The accepted domain whose MX endpoint connector relay goes to: ``relay_domain``, else the sender's domain."""
+    domain = relay_domain or (sender or "").rpartition("@")[2]
+    return domain.strip().rstrip(".").lower() or None
+
+
+def mx_host(domain):
+    """``contoso.com`` -> ``contoso-com.mail.protection.outlook.com``."""
+    return domain.strip().rstrip(".").lower().replace(".", "-") + MX_SUFFIX
+
+
 AUTH_MECHANISMS = {"basic": "LOGIN", "oauth": "XOAUTH2"}
+# The modes that send no AUTH: an anonymous device at the submission endpoint, or a device relaying through an
+# inbound connector at the MX endpoint.
+UNAUTHENTICATED_MODES = ("none", "connector")
 _UNREACHABLE_ERRNOS = (errno.ENETUNREACH, errno.EHOSTUNREACH)
 
 
@@ -143,7 +176,9 @@ class TranscriptSMTP(smtplib.SMTP):
 @dataclass
 class ProbeSettings:
     """What to test. ``access_token`` is used for ``auth_mode: oauth``, ``password`` for ``basic``;
-    ``auth_mode: none`` submits without authenticating, the way a device set up for anonymous mail does."""
+    ``auth_mode: none`` submits without authenticating, the way a device set up for anonymous mail does;
+    ``auth_mode: connector`` does the same towards the MX endpoint, the way a device relaying through an inbound
+    connector does (STARTTLS only when offered). ``source_address`` is the local address to connect from."""
 
     host: str = "smtp.office365.com"
     port: int = 587
@@ -160,6 +195,7 @@ class ProbeSettings:
     ca_path: str | None = None
     validate_certs: bool = True
     local_hostname: str | None = None
+    source_address: str | None = None
 
     def __post_init__(self):
         self.sender = self.sender or self.username
@@ -183,6 +219,9 @@ class Probe(object):
             "message_sent": False,
             "message_id": None,
             "tls_version": None,
+            "starttls_offered": None,
+            "starttls_used": False,
+            "source_address": None,
             "reply_code": None,
             "enhanced_status_code": None,
             "reply_text": None,
@@ -244,6 +283,8 @@ class Probe(object):
             return "timeout"
         if isinstance(error, ConnectionRefusedError):
             return "connection_refused"
+        if getattr(error, "errno", None) == errno.EADDRNOTAVAIL:
+            return "source_address_unavailable"
         if getattr(error, "errno", None) in _UNREACHABLE_ERRNOS:
             return "network_unreachable"
         if isinstance(error, (smtplib.SMTPServerDisconnected, ConnectionError)):
@@ -257,12 +298,15 @@ class Probe(object):
     def _connect(self):
         settings = self.settings
         secrets = [value for value in (settings.password, settings.access_token) if value]
+        source = (settings.source_address, 0) if settings.source_address else None
         self.smtp = TranscriptSMTP(secrets=secrets, local_hostname=settings.local_hostname,
-                                   timeout=settings.timeout)
+                                   timeout=settings.timeout, source_address=source)
         # smtplib takes the name STARTTLS validates the certificate against from the constructor, which
         # would also connect; set it here so connecting stays a step of its own.
         self.smtp._host = settings.host
         code, message = self.smtp.connect(settings.host, settings.port)
+        # What the server sees before any NAT: the address a connector must list is the public one it leaves by.
+        self.result["source_address"] = self.smtp.sock.getsockname()[0]
         if code != 220:
             self._refused(code, message)
 
@@ -274,7 +318,12 @@ class Probe(object):
 
     def _starttls(self):
         self.result["stage"] = "starttls"
-        if not self.smtp.has_extn("starttls"):
+        self.result["starttls_offered"] = self.smtp.has_extn("starttls")
+        if not self.result["starttls_offered"] and self.settings.auth_mode == "connector":
+            # No credential travels on the relay path, and a connector that matches by IP address does not
+            # require TLS (RequireTls is for certificate and Partner connectors, section 5 of the wire notes).
+            return
+        if not self.result["starttls_offered"]:
             self._stop_with("starttls_not_offered", "EHLO did not list STARTTLS")
         # create_default_context validates the chain and the host name; a CA file replaces the system
         # store (TLS inspection, private test servers), it never turns validation off.
@@ -290,11 +339,12 @@ class Probe(object):
         if code != 220:
             self._refused(code, message)
         self.result["tls_version"] = self.smtp.sock.version()
+        self.result["starttls_used"] = True
         self._ehlo()
 
     def _authenticate(self):
         settings = self.settings
-        if settings.auth_mode == "none":
+        if settings.auth_mode in UNAUTHENTICATED_MODES:
             return
         self.result["stage"] = "auth"
         mechanism = AUTH_MECHANISMS[settings.auth_mode]
@@ -330,12 +380,18 @@ class Probe(object):
         message["Date"] = formatdate(localtime=False, usegmt=True)
         domain = (settings.sender or "localhost").rpartition("@")[2] or "localhost"
         message["Message-ID"] = make_msgid(domain=domain)
+        if settings.auth_mode == "connector":
+            purpose = "check relay through an inbound connector for %s" % settings.sender
+        else:
+            purpose = "check SMTP AUTH submission for %s" % settings.username
         message.set_content(settings.body or "Test message sent by m365ops.smtp_auth.smtp_submission_test to "
-                                             "check SMTP AUTH submission for %s.\n" % settings.username)
+                                             "%s.\n" % purpose)
         return message
 
     def _send(self):
         settings = self.settings
+        if settings.recipient and not settings.send_message and settings.auth_mode == "connector":
+            self._check_relay()
         if not settings.recipient or not settings.send_message:
             return
         message = self._build_message()
@@ -354,6 +410,21 @@ class Probe(object):
         self.result["message_sent"] = True
         self.result["message_id"] = message["Message-ID"]
         self._reply_outcome(code, reply, "sent")
+
+    def _check_relay(self):
+        """Check mode on the relay path: the MX endpoint decides at RCPT TO, so the envelope is tried and reset
+        before DATA; no message is sent."""
+        settings = self.settings
+        self.result["stage"] = "mail"
+        code, reply = self.smtp.mail(settings.sender)
+        if code != 250:
+            self._refused(code, reply)
+        self.result["stage"] = "rcpt"
+        code, reply = self.smtp.rcpt(settings.recipient)
+        if code not in (250, 251):
+            self._refused(code, reply)
+        self.smtp.rset()
+        self._reply_outcome(code, reply, "recipient_accepted")
 
     def _quit(self):
         if self.smtp is None or self.smtp.sock is None:
@@ -401,6 +472,15 @@ def summarise(settings, result):
     where = "%s:%s" % (settings.host, settings.port)
     who = settings.username or "(no user)"
     diagnosis = result.get("diagnosis") or {}
+    if settings.auth_mode == "connector":
+        who = "%s from %s" % (settings.sender, result.get("source_address") or settings.source_address or "this host")
+        tls = "over %s" % result["tls_version"] if result.get("starttls_used") else "without TLS (STARTTLS not offered)"
+        if result.get("ok") and result.get("message_sent"):
+            return "%s: %s relayed the test message to %s without AUTH, %s (%s)." % (
+                who, where, settings.recipient, tls, result.get("reply_line"))
+        if result.get("ok"):
+            return "%s: %s accepted %s as a recipient without AUTH, %s (%s); check mode sent no message." % (
+                who, where, settings.recipient, tls, result.get("reply_line"))
     if result.get("ok"):
         if result.get("message_sent"):
             return "%s: %s accepted SMTP AUTH and the test message to %s (%s)." % (
@@ -452,7 +532,7 @@ def _is_loopback(host):
 def load_errors(messages, connections, time_limit, host, auth_mode="basic"):
     """What is wrong with a load test's bounds (one sentence each, naming the option); empty when it may run."""
     errors = []
-    if auth_mode == "none" and (messages > 1 or connections > 1):
+    if auth_mode in UNAUTHENTICATED_MODES and (messages > 1 or connections > 1):
         errors.append("messages and connections above 1 need auth_mode basic or oauth: the sending limits they "
                       "show are those of an authenticated mailbox")
     if not 1 <= messages <= MAX_LOAD_MESSAGES:

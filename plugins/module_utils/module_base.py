@@ -71,6 +71,18 @@ class M365Module:
             if error is not None:
                 self.ansible.fail_json(msg=missing_required_lib(name), exception=error)
 
+    def sign_in_problem(self):
+        """Why this run cannot call Microsoft 365 (credentials or libraries missing), or None; for a module whose
+        calls to Microsoft 365 are optional, which asks before it uses a client."""
+        if self._credentials_checked:
+            return None
+        missing = [name for name, error in (("requests", transport.REQUESTS_IMPORT_ERROR),
+                                            ("msal", auth.MSAL_IMPORT_ERROR)) if error is not None]
+        if missing:
+            return "the Python libraries %s are not installed" % " and ".join(missing)
+        errors = connection_errors(self.params)
+        return " ".join(errors) if errors else None
+
     def _connect(self):
         """The run's one session and token provider, made on first use."""
         if not self._credentials_checked:

@@ -15,6 +15,7 @@ network, and the table is unit-tested on its own.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import NamedTuple
 
@@ -322,11 +323,13 @@ REPLY_RULES = (
               "cannot, send through a local relay that does and that submits to Microsoft 365."),
     _rule("relay_access_denied", REPLY_RELAY_DENIED, "tenantattribution",
           other_replies=(REPLY_RELAY_DENIED + " SMTP.",),
-          cause="The message came without SMTP AUTH to the tenant's MX endpoint and no inbound connector of the "
-                "tenant matches the sending IP address or TLS certificate, so Microsoft 365 does not relay it.",
-          fix="Create an inbound connector (type OnPremises) for the public IP address of the device network or "
-              "for the certificate name the device presents, or authenticate the device with SMTP AUTH on "
-              "port 587."),
+          cause="The message came without SMTP AUTH to the tenant's MX endpoint and no inbound connector matches "
+                "this sending IP address or certificate, so Microsoft 365 does not relay it to recipients outside "
+                "the organisation.",
+          fix="Add the device's public IP address (the one its traffic leaves the network from) to the "
+              "sender_ip_addresses of an inbound connector of type OnPremises with module inbound_connector "
+              "(m365ops.smtp_auth.inbound_connector), or name the certificate the device presents in its "
+              "tls_sender_certificate_name; or authenticate the device with SMTP AUTH on port 587."),
 )
 
 # Failures that happen before any reply can be read. Each is a distinct result of the submission test.
@@ -369,6 +372,10 @@ TRANSPORT_FAILURES = {
         "cause": "The TLS handshake failed (no common protocol version or cipher, or the connection was reset "
                  "during the handshake).",
         "fix": "Microsoft requires TLS 1.2 or later; check for a middlebox that interferes with TLS.",
+    },
+    "source_address_unavailable": {
+        "cause": "The source address to connect from is not an address of this host, so no connection was made.",
+        "fix": "Give source_address as one of the addresses of the host the test runs on (or leave it out).",
     },
     "auth_not_offered": {
         "cause": "After STARTTLS the server did not offer the authentication mechanism the test needs.",
@@ -624,3 +631,119 @@ def diagnose_transport_failure(kind, detail=None):
         "blockers": [],
         "limit": None,
     }
+
+
+# ---- connector relay: which inbound connector could have matched ------------------------------------------------
+
+RELAY_CONNECTOR_TYPE = "OnPremises"
+NEW_CONNECTOR_NAME = "Device relay"
+
+
+def _connector_lists(connector, address):
+    """Whether ``address`` falls in one of the connector's SenderIPAddresses entries (an address or CIDR range)."""
+    try:
+        source = ipaddress.ip_address(address)
+    except (TypeError, ValueError):
+        return False
+    for entry in connector.get("sender_ip_addresses") or []:
+        try:
+            if source in ipaddress.ip_network(entry, strict=False):
+                return True
+        except (TypeError, ValueError):
+            continue
+    return False
+
+
+def _relays(connector):
+    return bool(connector.get("enabled")) and connector.get("connector_type") == RELAY_CONNECTOR_TYPE
+
+
+def _connector_words(connector):
+    state = "enabled" if connector["enabled"] else "disabled"
+    matches = []
+    if connector["sender_ip_addresses"]:
+        matches.append("lists %s" % ", ".join(connector["sender_ip_addresses"]))
+    if connector["tls_sender_certificate_name"]:
+        matches.append("matches the certificate name %s" % connector["tls_sender_certificate_name"])
+    return "'%s' (%s, %s) %s" % (connector["name"], connector["connector_type"], state,
+                                 " and ".join(matches) or "lists no address and no certificate")
+
+
+def _fix_arguments(connectors, source):
+    """inbound_connector arguments that add ``source`` to the first relaying connector (keeping what it has, since
+    the module sets exactly what it is given), or create one."""
+    target = next((connector for connector in connectors if _relays(connector)), None)
+    if target is None:
+        return {"name": NEW_CONNECTOR_NAME, "sender_ip_addresses": [source], "state": "present"}
+    arguments = {"name": target["name"], "sender_ip_addresses": list(target["sender_ip_addresses"]) + [source],
+                 "sender_domains": list(target.get("sender_domains") or ["*"]), "state": "present"}
+    if target.get("tls_sender_certificate_name"):
+        arguments["tls_sender_certificate_name"] = target["tls_sender_certificate_name"]
+    return arguments
+
+
+def explain_relay_denied(diagnosis, connectors, source_address, unread_reason=None):
+    """The ``relay_access_denied`` diagnosis told which of the tenant's inbound connectors (parsed records of
+    Get-InboundConnector, None when they could not be read, ``unread_reason`` saying why) list ``source_address``,
+    the local address the test connected from. Any other diagnosis is returned as it is."""
+    if diagnosis.get("key") != "relay_access_denied":
+        return diagnosis
+    diagnosis = dict(diagnosis, source_address=source_address)
+    source = source_address or "(unknown)"
+    if connectors is None:
+        diagnosis.update(connectors_read=False, connectors=None, source_address_listed=None)
+        diagnosis["cause"] += (" The tenant's inbound connectors could not be read (%s), so which connectors exist "
+                               "and whether one lists %s is not known." % (unread_reason or "not asked", source))
+        return diagnosis
+    described = [dict((key, connector.get(key)) for key in (
+        "name", "connector_type", "enabled", "sender_ip_addresses", "tls_sender_certificate_name", "sender_domains"))
+        for connector in connectors]
+    for connector in described:
+        connector["sender_ip_addresses"] = list(connector["sender_ip_addresses"] or [])
+        connector["lists_source_address"] = _connector_lists(connector, source_address)
+    listed = [connector for connector in described if connector["lists_source_address"]]
+    relaying = [connector for connector in listed if _relays(connector)]
+    diagnosis.update(connectors_read=True, connectors=described, source_address_listed=bool(relaying))
+
+    if described:
+        sentences = ["The tenant's inbound connectors: %s." % "; ".join(map(_connector_words, described))]
+    else:
+        sentences = ["The tenant has no inbound connector."]
+    names = ", ".join("'%s'" % connector["name"] for connector in relaying or listed)
+    if relaying:
+        sentences.append("The source address %s is listed in %s, yet the relay was refused: the connector's tenant "
+                         "is found by the sender's domain, so it must be an accepted domain of this tenant, and "
+                         "the traffic must reach Microsoft 365 from that address." % (source, names))
+        fix = ("Send from an address of one of this tenant's accepted domains, and check which public address the "
+               "device network's traffic leaves from.")
+    elif listed:
+        sentences.append("The source address %s is listed only in %s, which does not relay: only an enabled "
+                         "connector of type %s does." % (source, names, RELAY_CONNECTOR_TYPE))
+        fix = ("Enable %s (module inbound_connector, enabled: true, which also makes it %s), or list the address in "
+               "an enabled one." % (names, RELAY_CONNECTOR_TYPE))
+    else:
+        sentences.append("The source address %s is not among them." % source)
+        arguments = _fix_arguments(described, source)
+        diagnosis.update(fix_module="m365ops.smtp_auth.inbound_connector", fix_arguments=arguments)
+        fix = ("Add the address the device sends from (behind NAT, its network's public address) to a connector's "
+               "sender_ip_addresses with module inbound_connector (m365ops.smtp_auth.inbound_connector): name: %s, "
+               "sender_ip_addresses: [%s] (the module sets exactly the addresses it is given). Or authenticate the "
+               "device with SMTP AUTH on port 587." % (arguments["name"], ", ".join(arguments["sender_ip_addresses"])))
+    address = _parsed_address(source_address)
+    if address is not None and address.version == 6:
+        sentences.append("%s is an IPv6 address, which inbound connectors do not support: the device must send "
+                         "over IPv4." % source)
+    elif address is not None and not address.is_global:
+        sentences.append("%s is not a public address: Microsoft 365 sees the public address the device network's "
+                         "traffic leaves from (behind NAT), and that is the address a connector must list."
+                         % source)
+    diagnosis["cause"] += " " + " ".join(sentences)
+    diagnosis["fix"] = fix
+    return diagnosis
+
+
+def _parsed_address(text):
+    try:
+        return ipaddress.ip_address(text)
+    except (TypeError, ValueError):
+        return None

@@ -30,8 +30,17 @@ description:
     a minute per mailbox - and reports each connection's and each message's reply and diagnosis, and the limit
     met first (RV(load)). Bounded - at most 100 messages over 10 connections within O(time_limit) - and only
     towards Microsoft's submission hosts or a loopback address.
+  - With O(auth_mode=connector) it tests the other path, relay through an inbound connector, as a device that
+    cannot do SMTP AUTH sends - no AUTH at all, to the tenant's MX endpoint on port 25 (by default
+    C(<domain with dashes>.mail.protection.outlook.com) of the domain of O(sender), or of O(relay_domain)), with
+    STARTTLS when the server offers it (RV(starttls_offered), RV(starttls_used)), from the address the device sends
+    from (O(source_address)). Microsoft 365 decides at C(RCPT TO); in check mode the test stops there and sends no
+    message. A C(550 5.7.64 TenantAttribution) refusal is diagnosed as no inbound connector matching the sending
+    address or certificate; when the connection options are given it also reads the tenant's inbound connectors
+    (C(Get-InboundConnector)) and names them, their sender addresses and whether the source address is among them.
+    The relay test itself never needs them.
   - Run it with C(delegate_to) on a host in the device's network to see what the device sees (firewalls that
-    block port 587, TLS inspection). Only O(auth_mode=oauth) without O(access_token) needs C(msal) and
+    block port 587 or 25, TLS inspection, the public address connector relay comes from). Only O(auth_mode=oauth) without O(access_token) needs C(msal) and
     C(requests) there.
 author:
   - m365ops.smtp_auth maintainers (@m365ops)
@@ -41,15 +50,20 @@ options:
       - The submission endpoint.
       - By default the one of O(cloud) - V(smtp.office365.com) (global), V(smtp.office365.us) (both US
         government clouds) or V(smtp.partner.outlook.cn) (China).
+      - For O(auth_mode=connector), by default the tenant's MX endpoint in the global cloud - the domain of
+        O(relay_domain) or O(sender) with its dots replaced by dashes, followed by C(.mail.protection.outlook.com)
+        (V(contoso-com.mail.protection.outlook.com) for V(contoso.com)). Give the host when the domain's MX record
+        names another one, and in the other clouds.
     type: str
   port:
-    description: The submission port (STARTTLS).
+    description:
+      - The port - by default V(587) (submission with STARTTLS), or V(25) for O(auth_mode=connector).
     type: int
-    default: 587
   username:
-    description: The mailbox to authenticate as, by user principal name - the user name configured on the device.
+    description:
+      - The mailbox to authenticate as, by user principal name - the user name configured on the device.
+      - Required except for O(auth_mode=connector), which does not use it.
     type: str
-    required: true
   auth_mode:
     description:
       - V(basic) authenticates with O(password) (C(AUTH LOGIN)), as most devices do.
@@ -57,8 +71,12 @@ options:
         C(https://outlook.office365.com/.default) with the connection options (the app needs C(SMTP.SendAsApp)).
       - V(none) does not authenticate, like a device set up for anonymous mail; Microsoft then answers
         C(530 5.7.57) at C(MAIL FROM) (needs O(recipient)).
+      - V(connector) relays through an inbound connector (see M(m365ops.smtp_auth.inbound_connector)) - no
+        credentials are sent, the port is V(25), the host is the tenant's MX endpoint, and STARTTLS is used when
+        offered but not required. Needs O(sender) and O(recipient); a recipient outside the organisation tests the
+        connector, since the MX endpoint takes mail for the organisation's own domains from anyone.
     type: str
-    choices: [basic, oauth, none]
+    choices: [basic, oauth, none, connector]
     default: basic
   password:
     description: The mailbox's password, for O(auth_mode=basic). Keep it in a vault.
@@ -69,7 +87,22 @@ options:
         O(tenant_id), O(client_id) and O(client_secret) or O(client_certificate_path).
     type: str
   sender:
-    description: The C(MAIL FROM) and C(From) address. Defaults to O(username); another address tests Send As.
+    description:
+      - The C(MAIL FROM) and C(From) address. Defaults to O(username); another address tests Send As.
+      - For O(auth_mode=connector), required - the address the device sends as; its domain picks the MX endpoint
+        and the tenant whose connectors apply.
+    type: str
+  relay_domain:
+    description:
+      - For O(auth_mode=connector) without O(host), the accepted domain whose MX endpoint to send to, when it is
+        not the domain of O(sender).
+    type: str
+  source_address:
+    description:
+      - The local IP address to connect from, one of this host's addresses (by default the one the system picks).
+      - For O(auth_mode=connector), this is the address a connector must list - after NAT, the public address the
+        device network's traffic leaves from is what Microsoft 365 sees. An address that is not an IP address is
+        refused before connecting; one this host does not have ends in RV(status=source_address_unavailable).
     type: str
   recipient:
     description:
@@ -115,14 +148,15 @@ options:
   tenant_id:
     description:
       - The tenant, as its GUID or one of its domains. Only used to request a token for O(auth_mode=oauth) without
-        O(access_token).
+        O(access_token), and to read the tenant's inbound connectors when connector relay is refused.
       - If not set, the value of the E(M365_TENANT_ID) environment variable is used.
     type: str
     required: false
   client_id:
     description:
       - Application (client) id of the app whose token is used for C(XOAUTH2). Only used for O(auth_mode=oauth)
-        without O(access_token).
+        without O(access_token), and to read the tenant's inbound connectors when connector relay is refused (that
+        app then needs C(Exchange.ManageAsApp) and an Exchange role that may read connectors).
       - If not set, the value of the E(M365_CLIENT_ID) environment variable is used.
     type: str
     required: false
@@ -157,8 +191,11 @@ notes:
   - "Basic authentication for SMTP AUTH is being retired (December 2026 for existing tenants); the answer then is
     C(550 5.7.30) and the fix is OAuth."
   - The task reports C(changed) when a test message was sent.
+  - Relay tests go to port 25, which many networks and ISPs block outbound; a timeout there is the network's
+    answer, not Microsoft's.
 seealso:
   - module: m365ops.smtp_auth.smtp_auth_info
+  - module: m365ops.smtp_auth.inbound_connector
 """
 
 EXAMPLES = r"""
@@ -195,6 +232,23 @@ EXAMPLES = r"""
     client_id: "{{ smtp_app_id }}"
     client_secret: "{{ vault_smtp_app_secret }}"
     fail_on_error: true
+
+- name: Test the scanner's connector path from the scanner network, as the scanner sends (no AUTH, port 25)
+  m365ops.smtp_auth.smtp_submission_test:
+    auth_mode: connector
+    sender: scanner@contoso.com
+    recipient: archive@fabrikam.example
+    source_address: 192.0.2.10
+    # With the app's credentials a refusal names the tenant's inbound connectors and their addresses.
+    tenant_id: contoso.onmicrosoft.com
+    client_id: "{{ automation_app_id }}"
+    client_secret: "{{ vault_automation_app_secret }}"
+  delegate_to: jump-host.branch-office.example
+  register: relay
+
+- name: Say whether a connector lists the address the scanner sends from
+  ansible.builtin.debug:
+    msg: "{{ relay.summary }}"
 """
 
 RETURN = r"""
@@ -206,10 +260,12 @@ ok:
 status:
   description:
     - How the test ended - V(sent), V(authenticated), V(connected) (O(auth_mode=none) without O(recipient)),
+      V(recipient_accepted) (O(auth_mode=connector) in check mode - the relay was accepted at C(RCPT TO)),
       V(refused) (the server answered with a refusal), V(limited) (a load test met a sending limit; see
       RV(load.first_limit)), or a failure with no reply - V(dns_failure),
       V(connection_refused), V(network_unreachable), V(timeout), V(connection_closed), V(starttls_not_offered),
-      V(tls_certificate), V(tls_failure), V(auth_not_offered), V(protocol_error), V(token_failure).
+      V(tls_certificate), V(tls_failure), V(auth_not_offered), V(protocol_error), V(token_failure),
+      V(source_address_unavailable).
   returned: always
   type: str
   sample: refused
@@ -253,6 +309,23 @@ tls_version:
   returned: always
   type: str
   sample: TLSv1.3
+starttls_offered:
+  description: Whether the server listed STARTTLS in its reply to EHLO; null when the test did not get that far.
+  returned: always
+  type: bool
+  sample: true
+starttls_used:
+  description: Whether the session was upgraded with STARTTLS (with O(auth_mode=connector), only when offered).
+  returned: always
+  type: bool
+  sample: true
+source_address:
+  description:
+    - The local address the connection came from (O(source_address), or the one the system picked); null when no
+      connection was made. Behind NAT Microsoft 365 sees another, public one.
+  returned: always
+  type: str
+  sample: 192.0.2.10
 reply_code:
   description: The SMTP code of the last reply.
   returned: always
@@ -336,6 +409,53 @@ diagnosis:
           and subject of its enhanced status code (RV(diagnosis.family)), not from the exact reply.
       type: bool
       returned: for a reply the table does not know
+    source_address:
+      description: RV(source_address), the address compared with the connectors' sender addresses.
+      type: str
+      returned: for a C(550 5.7.64) relay refusal
+    connectors_read:
+      description:
+        - Whether the tenant's inbound connectors were read. When not (no connection options, or the read failed),
+          RV(diagnosis.cause) says why.
+      type: bool
+      returned: for a C(550 5.7.64) relay refusal
+    connectors:
+      description:
+        - The tenant's inbound connectors - C(name), C(connector_type), C(enabled), C(sender_ip_addresses),
+          C(tls_sender_certificate_name), C(sender_domains) and C(lists_source_address) (whether one of its
+          addresses or ranges holds RV(source_address)); null when they were not read.
+      type: list
+      elements: dict
+      returned: for a C(550 5.7.64) relay refusal
+      sample:
+        - name: Office scanners
+          connector_type: OnPremises
+          enabled: true
+          sender_ip_addresses: [203.0.113.7]
+          tls_sender_certificate_name: null
+          sender_domains: ["*"]
+          lists_source_address: false
+    source_address_listed:
+      description:
+        - Whether an enabled connector of type C(OnPremises) lists RV(source_address); null when the connectors
+          were not read.
+      type: bool
+      returned: for a C(550 5.7.64) relay refusal
+    fix_module:
+      description: The module that adds the source address to a connector, V(m365ops.smtp_auth.inbound_connector).
+      type: str
+      returned: for a C(550 5.7.64) relay refusal when no connector lists the source address
+    fix_arguments:
+      description:
+        - Arguments for RV(diagnosis.fix_module) - the first enabled C(OnPremises) connector with its addresses
+          and the source address (the module sets exactly the addresses it is given), or a new connector.
+      type: dict
+      returned: for a C(550 5.7.64) relay refusal when no connector lists the source address
+      sample:
+        name: Office scanners
+        sender_ip_addresses: [203.0.113.7, 192.0.2.10]
+        sender_domains: ["*"]
+        state: present
     family:
       description:
         - What the enhanced status code says by RFC 3463 - C(class) (V(4) transient, V(5) permanent),
@@ -430,26 +550,34 @@ retries:
   sample: []
 """
 
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _inbound_connectors as inbound_connectors
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import CLOUDS
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.smtp_diagnosis import explain_relay_denied
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_probe import (
+    MX_PORT,
+    SUBMISSION_PORT,
     ProbeSettings,
     failure_before_smtp,
     input_problems,
     load_errors,
+    mx_host,
+    relay_domain_of,
     run_load,
     run_probe,
+    summarise,
 )
 
 
 def argument_spec():
-    # The connection options only matter for requesting an OAuth token; a password test needs none of them.
+    # The connection options only matter for requesting an OAuth token, or for reading the inbound connectors when
+    # connector relay is refused; a password test needs none of them.
     return dict(
         host=dict(type="str"),
-        port=dict(type="int", default=587),
-        username=dict(type="str", required=True),
-        auth_mode=dict(type="str", default="basic", choices=["basic", "oauth", "none"]),
+        port=dict(type="int"),
+        username=dict(type="str"),
+        auth_mode=dict(type="str", default="basic", choices=["basic", "oauth", "none", "connector"]),
         password=dict(type="str", no_log=True),
         access_token=dict(type="str", no_log=True),
         sender=dict(type="str"),
@@ -457,6 +585,8 @@ def argument_spec():
         subject=dict(type="str", default="SMTP AUTH test from m365ops.smtp_auth"),
         body=dict(type="str"),
         ehlo_name=dict(type="str"),
+        source_address=dict(type="str"),
+        relay_domain=dict(type="str"),
         messages=dict(type="int", default=1),
         connections=dict(type="int", default=1),
         time_limit=dict(type="int", default=120),
@@ -464,38 +594,89 @@ def argument_spec():
     )
 
 
+def endpoint(module):
+    """Host and port: the options, else the submission endpoint of the cloud, or for connector relay the MX
+    endpoint of the sender's domain on port 25."""
+    params = module.params
+    relay = params["auth_mode"] == "connector"
+    port = params["port"] if params["port"] is not None else (MX_PORT if relay else SUBMISSION_PORT)
+    if not relay:
+        return params["host"] or CLOUDS[params["cloud"]].smtp_host, port
+    if params["host"]:
+        return params["host"], port
+    if params["cloud"] != "global":
+        module.fail("auth_mode=connector: the MX endpoint of cloud %s is not known to this module; give host (the "
+                    "MX record of the domain)" % params["cloud"])
+    return mx_host(relay_domain_of(params["sender"], params["relay_domain"])), port
+
+
+def check_relay_inputs(module):
+    params = module.params
+    if params["auth_mode"] != "connector":
+        return
+    if params["username"] or params["password"] or params["access_token"]:
+        module.warn("auth_mode=connector sends no credentials: username, password and access_token are not used")
+    sender_domain = params["sender"].rpartition("@")[2].lower()
+    if params["recipient"].rpartition("@")[2].lower() == sender_domain:
+        module.warn("recipient %s is in the sender's own domain, which the MX endpoint accepts from any address, "
+                    "connector or not; a recipient outside the organisation tests the connector" % params["recipient"])
+
+
+def explain_relay_refusal(module, settings, result):
+    """For a refused connector relay with connection credentials, name the tenant's inbound connectors and whether
+    one lists the source address; reading them is never needed for the test itself."""
+    if (result.get("diagnosis") or {}).get("key") != "relay_access_denied":
+        return
+    connectors, problem = None, module.sign_in_problem()
+    if problem is None:
+        try:
+            connectors = inbound_connectors.read_connectors(module.exchange)
+        except M365Error as error:
+            problem = "Get-InboundConnector failed: %s" % error
+    else:
+        problem = "no connection to Microsoft 365: %s" % problem
+    result["diagnosis"] = explain_relay_denied(result["diagnosis"], connectors, result["source_address"], problem)
+    result["summary"] = summarise(settings, result)
+
+
 def main():
     module = M365Module(
         argument_spec=argument_spec(),
         credentials_required=False,
-        required_if=[("auth_mode", "basic", ("password",))],
+        required_if=[("auth_mode", "basic", ("username", "password")), ("auth_mode", "oauth", ("username",)),
+                     ("auth_mode", "none", ("username",)), ("auth_mode", "connector", ("sender", "recipient"))],
         supports_check_mode=True,
     )
     params = module.params
-    host = params["host"] or CLOUDS[params["cloud"]].smtp_host
-    if not 0 < params["port"] < 65536:
-        module.fail("port must be between 1 and 65535, not %s" % params["port"])
     problems = input_problems(params)
     if problems:
         module.fail("; ".join(problems))
+    host, port = endpoint(module)
+    if not 0 < port < 65536:
+        module.fail("port must be between 1 and 65535, not %s" % port)
     if params["auth_mode"] == "none" and not params["recipient"]:
         module.fail("auth_mode=none tests anonymous submission, which happens at MAIL FROM: give recipient")
+    check_relay_inputs(module)
     errors = load_errors(params["messages"], params["connections"], params["time_limit"], host, params["auth_mode"])
     if errors:
         module.fail("; ".join(errors))
     load = params["messages"] > 1 or params["connections"] > 1
     if load and not params["recipient"]:
         module.fail("messages and connections above 1 send test messages: give recipient")
-    if not params["validate_certs"]:
+    if not params["validate_certs"] and params["auth_mode"] == "connector":
+        module.warn("validate_certs=false: the STARTTLS certificate of %s is not checked, so the test message may "
+                    "reach an impostor" % host)
+    elif not params["validate_certs"]:
         module.warn("validate_certs=false: the STARTTLS certificate of %s is not checked, so the credentials of %s "
                     "may reach an impostor" % (host, params["username"]))
 
     settings = ProbeSettings(
-        host=host, port=params["port"], username=params["username"], auth_mode=params["auth_mode"],
+        host=host, port=port, username=params["username"], auth_mode=params["auth_mode"],
         password=params["password"], access_token=params["access_token"], sender=params["sender"],
         recipient=params["recipient"], subject=params["subject"], body=params["body"],
         send_message=not module.check_mode, timeout=params["timeout"], ca_path=params["ca_path"],
         validate_certs=params["validate_certs"], local_hostname=params["ehlo_name"],
+        source_address=params["source_address"],
     )
 
     result = None
@@ -508,6 +689,7 @@ def main():
         result = run_load(settings, params["messages"], params["connections"], params["time_limit"])
     elif result is None:
         result = run_probe(settings)
+        explain_relay_refusal(module, settings, result)
 
     result["changed"] = bool(result["message_sent"])
     if params["fail_on_error"] and not result["ok"]:

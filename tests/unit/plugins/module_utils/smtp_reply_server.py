@@ -75,7 +75,9 @@ class ReplyHandler:
     def __init__(self):
         self.auth_reply = None          # None: 235 2.7.0 Authentication successful
         self.mail_reply = None          # None: 250 for an authenticated session
+        # None: MAIL FROM without AUTH is accepted, as the MX endpoint of connector relay accepts it.
         self.anonymous_mail_reply = "530 5.7.57 Client not authenticated to send mail."
+        self.rcpt_reply = None          # None: 250 2.1.5
         # A line, or a function of the number of messages received so far (this one included) giving the line.
         self.data_reply = "250 2.0.0 OK <test@probe> [Hostname=TESTFRONTEND]"
         self.credentials = []           # (mechanism, login, secret) as received
@@ -97,7 +99,7 @@ class ReplyHandler:
         return self.decide_auth("XOAUTH2", login, token)
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        if not session.authenticated:
+        if not session.authenticated and self.anonymous_mail_reply:
             return self.anonymous_mail_reply
         if self.mail_reply:
             return self.mail_reply
@@ -106,6 +108,8 @@ class ReplyHandler:
         return "250 2.1.0 Sender OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_reply:
+            return self.rcpt_reply
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Recipient OK"
 
