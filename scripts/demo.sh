@@ -7,7 +7,8 @@
 #   2. enable: the role applies the fixes
 #   3. drift report again: clean
 #   4. a real SMTP AUTH login (STARTTLS, the emulator's CA) and a message for each fixed mailbox: a password
-#      (AUTH LOGIN) for the basic ones, the relay app's token (XOAUTH2) for the OAuth one
+#      (AUTH LOGIN) for the basic ones, the relay app's token (XOAUTH2) for the OAuth one; and the scanner that
+#      can do neither relaying without AUTH through the inbound connector the role made (MX endpoint, port 25)
 #   5. the troubleshoot playbook on mailboxes the inventory leaves alone: what blocks each, and the fix
 #
 # Runs from the repository root with the collection on ANSIBLE_COLLECTIONS_PATH (the Makefile sets it).
@@ -45,7 +46,7 @@ fi
 
 bold "Starting the Microsoft 365 emulator (sample tenants contoso and fabrikam)"
 CONNECTION_FILE="$STATE_DIR/connection.json"
-"${EMULATOR[@]}" --https-port 0 --smtp-port 0 --state-dir "$STATE_DIR/emulator" \
+"${EMULATOR[@]}" --https-port 0 --smtp-port 0 --mx-port 0 --state-dir "$STATE_DIR/emulator" \
     --connection-file "$CONNECTION_FILE" >"$STATE_DIR/emulator.log" 2>&1 &
 EMULATOR_PID=$!
 # Ready once the connection file exists (it is written after both listeners are up); bounded to ~30 s.
@@ -151,6 +152,35 @@ sys.exit(1 if mode == "send" and not result["ok"] else 0)
 PY
 }
 
+# The scanner of the inventory that can do neither OAuth nor a password: it sends without AUTH to the tenant's
+# MX endpoint on port 25, from its address (127.0.0.2 stands in for the office's public address), to a recipient
+# outside the tenant, which only a connector that lists that address lets through.
+CONNECTOR_DEVICE=scan-2f@contoso.com
+connector_relay() {
+    "$PYTHON" - "$CONNECTION_FILE" "$1" "$CONNECTOR_DEVICE" <<'PY'
+import json
+import smtplib
+import ssl
+import sys
+from email.message import EmailMessage
+
+info, mode, device = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+message = EmailMessage()
+message["From"], message["To"], message["Subject"] = device, "archive@fabrikam.example", "Scan to email"
+message.set_content("Relayed by make demo through the inbound connector, without SMTP AUTH.")
+try:
+    with smtplib.SMTP(info["smtp_host"], info["mx_port"], timeout=15, source_address=("127.0.0.2", 0)) as smtp:
+        smtp.starttls(context=ssl.create_default_context(cafile=info["ca_path"]))
+        smtp.send_message(message)
+    print("  %-22s no AUTH, from 127.0.0.2 to port 25 of the MX endpoint: message relayed" % device)
+except smtplib.SMTPRecipientsRefused as error:
+    code, reply = next(iter(error.recipients.values()))
+    print("  %-22s no AUTH, from 127.0.0.2 to port 25 of the MX endpoint: REFUSED %d %s" % (device, code,
+                                                                                         reply.decode()))
+    sys.exit(1 if mode == "send" else 0)
+PY
+}
+
 # One "### " section of a Markdown drift report (awk reads the whole file: nothing is cut off mid-pipe).
 report_section() {
     awk -v heading="### $2" '/^### /{show = (index($0, heading) == 1)} show' "$1"
@@ -159,6 +189,7 @@ report_section() {
 bold "Before: the relay mailboxes try to log in"
 smtp_logins try scanner@contoso.com printer@contoso.com erp@contoso.com
 oauth_login try
+connector_relay try
 
 bold "1. Drift report for contoso (check mode, changes nothing)"
 ansible-playbook -i "$INVENTORY" m365ops.smtp_auth.drift_report --limit contoso \
@@ -170,6 +201,10 @@ echo "  Basic auth for SMTP AUTH is turned off by default at the end of December
 echo "  mailbox with the one-line inventory change that moves it to OAuth, as $OAUTH_MAILBOX already is."
 echo
 report_section "$REPORT" "Basic auth for SMTP AUTH ends"
+echo "  The scanner that can do neither gets no SMTP AUTH change at all, only the tenant's inbound connector and"
+echo "  the settings to type into it:"
+echo
+report_section "$REPORT" "Devices that relay through the inbound connector"
 echo "  Who really signs in with SMTP AUTH (Entra sign-in logs), next to what the inventory declares:"
 echo
 report_section "$REPORT" "Who uses SMTP AUTH"
@@ -185,6 +220,7 @@ ansible-playbook -i "$INVENTORY" m365ops.smtp_auth.drift_report --limit contoso 
 bold "4. After: SMTP AUTH login and a message for each fixed relay mailbox (password or the relay app's token)"
 smtp_logins send scanner@contoso.com printer@contoso.com erp@contoso.com
 oauth_login send
+connector_relay send
 echo "  $OAUTH_MAILBOX needed no security-defaults or MFA change. After December 2026 the AUTH LOGIN lines get"
 echo "  550 5.7.30 unless an admin turns Basic auth back on: step 1's report names each one's change to OAuth."
 

@@ -35,10 +35,15 @@ options:
   entries:
     description:
       - The tenant's mailbox entries, normalised (P(m365ops.smtp_auth.relay_mailboxes#filter)). Every present
-        C(basic) entry is listed in C(basic_auth_retirement) with the inventory change that moves it to OAuth.
+        C(basic) entry is listed in C(basic_auth_retirement) with the inventory changes that move it to OAuth or
+        to connector relay, and every present C(connector) entry in C(connector_relay) with the settings its
+        device needs.
     type: list
     elements: dict
     default: []
+  connector:
+    description: The tenant's inbound connector as declared (C(relay_accounts_connector)), named in C(connector_relay).
+    type: dict
   usage:
     description:
       - The result of M(m365ops.smtp_auth.smtp_auth_usage_info) for the tenant, with the entries as its
@@ -87,7 +92,15 @@ _value:
       description:
         - Present only when a present entry uses C(basic). C(date) (Microsoft turns Basic auth for SMTP AUTH off
           by default at the end of December 2026), C(reply) (what those devices then get) and C(mailboxes), each
-          with C(mailbox) and C(inventory_change), the entry that moves it to OAuth.
+          with C(mailbox), C(inventory_change) (the entry that moves it to OAuth) and C(connector_change) (the
+          entry that moves it to the tenant's inbound connector, for a device that cannot do OAuth).
+      type: dict
+    connector_relay:
+      description:
+        - Present only when a present entry uses C(connector). C(connector) (its name) and C(devices), each with
+          C(mailbox), C(source_ip), and what to type into the device - C(host) (the tenant's MX endpoint,
+          C(<domain-with-dashes>.mail.protection.outlook.com)), C(port) (25), C(authentication) (V(none)), C(tls)
+          and C(from) (the entry's address, in an accepted domain).
       type: dict
     usage:
       description:
@@ -98,6 +111,8 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._smtp_probe import MX_PORT, mx_host
 
 SCHEMA_VERSION = 1
 STATUSES = ("compliant", "drift", "changed", "error")
@@ -115,7 +130,23 @@ def basic_auth_retirement(entries):
     return {
         "date": BASIC_AUTH_OFF_BY_DEFAULT,
         "reply": BASIC_AUTH_RETIRED_REPLY,
-        "mailboxes": [{"mailbox": upn, "inventory_change": "- {upn: %s, auth: oauth}" % upn} for upn in basic],
+        "mailboxes": [{"mailbox": upn, "inventory_change": "- {upn: %s, auth: oauth}" % upn,
+                       "connector_change": "- {upn: %s, auth: connector, source_ip: <the device's public IPv4 "
+                                           "address>}" % upn} for upn in basic],
+    }
+
+
+def connector_relay(entries, connector=None):
+    """What to type into each device of a present connector entry, or None when there is none."""
+    relayed = [entry for entry in entries or [] if entry.get("state") == "present" and entry.get("auth") == "connector"]
+    if not relayed:
+        return None
+    return {
+        "connector": (connector or {}).get("name"),
+        "devices": [{"mailbox": entry["upn"], "source_ip": entry.get("source_ip"),
+                     "host": mx_host(entry["upn"].rpartition("@")[2]), "port": MX_PORT, "authentication": "none",
+                     "tls": "STARTTLS when the device offers it (TLS 1.2 or later)", "from": entry["upn"]}
+                    for entry in relayed],
     }
 
 
@@ -145,7 +176,7 @@ def summarise(rows):
     return summary
 
 
-def drift_report(rows, tenant, mode, generated_at, entries=None, usage=None):
+def drift_report(rows, tenant, mode, generated_at, entries=None, usage=None, connector=None):
     """Return the report document of one tenant; see DOCUMENTATION."""
     if mode not in ("check", "apply"):
         raise AnsibleFilterError("drift_report: mode must be check or apply, got %r" % (mode,))
@@ -161,6 +192,9 @@ def drift_report(rows, tenant, mode, generated_at, entries=None, usage=None):
     retirement = basic_auth_retirement(entries)
     if retirement:
         report["basic_auth_retirement"] = retirement
+    relay = connector_relay(entries, connector)
+    if relay:
+        report["connector_relay"] = relay
     if usage and not usage.get("skipped"):
         report["usage"] = usage_section(usage, entries)
     return report

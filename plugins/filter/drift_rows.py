@@ -19,6 +19,10 @@ description:
   - An C(app_permissions) step (the result of P(m365ops.smtp_auth.app_permissions_info#module)) gives one row per
     permission the plan needs, C(desired) naming it and C(actual) C(held) or C(missing); a missing permission
     needed to write is C(drift) in check mode and C(error) otherwise, a missing one needed to read is C(error).
+  - An C(inbound_connector) step (the result of M(m365ops.smtp_auth.inbound_connector)) gives one tenant-wide row
+    for the connector, and one row per C(connector) entry in its C(mailboxes) saying whether the connector covers
+    the entry's C(source_ip) (from the step's C(sources)). Such a row is C(compliant) when the connector did
+    before the run, C(drift) or C(changed) when the step adds it, and C(error) when it still does not.
   - The rows follow the schema in C(docs/report.schema.json) of the collection.
 positional: _input
 options:
@@ -26,7 +30,7 @@ options:
     description:
       - The steps, in the order they ran. Each step is a dict with C(setting) (C(app_permissions), C(license),
         C(security_defaults), C(authentication_policy), C(org_smtp_auth), C(smtp_app_consent),
-        C(exchange_service_principal), C(mailbox_smtp_auth), C(mailbox_permission), C(user_authentication_policy)
+        C(exchange_service_principal), C(inbound_connector), C(mailbox_smtp_auth), C(mailbox_permission), C(user_authentication_policy)
         or C(per_user_mfa)), C(desired) (the module's state word; the right for C(mailbox_permission), the policy
         for C(user_authentication_policy); not needed for C(license)), C(result) (the registered module result,
         or an empty dict when the step did not run) and, for per-mailbox settings, C(mailboxes) (the user
@@ -47,7 +51,9 @@ options:
     type: bool
     default: false
   auth_modes:
-    description: The authentication mode (C(basic) or C(oauth)) of each declared mailbox, by user principal name.
+    description:
+      - The authentication mode (C(basic), C(oauth) or C(connector)) of each declared mailbox, by user principal
+        name.
     type: dict
     default: {}
 """
@@ -76,7 +82,7 @@ _value:
       description: The mailbox, or null for a tenant-wide setting.
       type: str
     auth:
-      description: The mailbox's authentication mode as declared (C(basic) or C(oauth)), or null.
+      description: The mailbox's authentication mode as declared (C(basic), C(oauth) or C(connector)), or null.
       type: str
     setting:
       description: The setting checked.
@@ -99,6 +105,8 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _inbound_connectors as connectors
 
 TENANT_WIDE_SETTINGS = ("security_defaults", "org_smtp_auth", "smtp_app_consent", "exchange_service_principal",
                         "authentication_policy")
@@ -264,6 +272,65 @@ def _rows_for_mailbox_setting(tenant, step, result, check_mode):
     return rows
 
 
+def connector_shown(connector):
+    """A connector as a report cell: missing, or enabled/disabled with what it accepts."""
+    if not connector:
+        return "missing"
+    accepts = list(connector.get("sender_ip_addresses") or [])
+    if connector.get("tls_sender_certificate_name"):
+        accepts.append("certificate " + connector["tls_sender_certificate_name"])
+    return "%s: %s" % ("enabled" if connector.get("enabled", True) else "disabled", ", ".join(accepts) or "nothing")
+
+
+def connector_fix(declared):
+    """The cmdlet that makes the connector as declared."""
+    parts = ["New-InboundConnector (or Set-InboundConnector -Identity) -Name '%s' -ConnectorType OnPremises"
+             % declared.get("name")]
+    if declared.get("sender_ip_addresses"):
+        parts.append("-SenderIPAddresses %s" % ",".join(str(item) for item in declared["sender_ip_addresses"]))
+    if declared.get("tls_sender_certificate_name"):
+        parts.append("-TlsSenderCertificateName %s -RequireTls $true" % declared["tls_sender_certificate_name"])
+    parts.append("-SenderDomains %s" % ",".join(declared.get("sender_domains") or ["*"]))
+    return " ".join(parts)
+
+
+def _rows_for_connector(tenant, step, result, check_mode):
+    declared = step.get("connector") or {}
+    name = declared.get("name")
+    sources = step.get("sources") or {}
+    mailboxes = step.get("mailboxes") or []
+    if _not_run(result) or result.get("failed"):
+        message = NOT_RUN_MESSAGE if _not_run(result) else result.get("msg") or "the inbound connector step failed"
+        rows = [_row(step, tenant, None, "inbound_connector", name, None, "error", message)]
+        return rows + [_row(step, tenant, upn, "inbound_connector", "covers %s" % sources.get(upn), None, "error",
+                            message) for upn in mailboxes]
+    before, after = result.get("before"), result.get("after")
+    row = _row(step, tenant, None, "inbound_connector", name, connector_shown(before),
+               _status(result.get("changed"), check_mode))
+    if row["status"] != "compliant":
+        row["fix"] = connector_fix(declared)
+    rows = [row]
+    for upn in mailboxes:
+        source = sources.get(upn)
+        covered_before = bool(before and connectors.covers(before.get("sender_ip_addresses"), source))
+        covered_after = bool(after and connectors.covers(after.get("sender_ip_addresses"), source))
+        by_certificate = source is None and bool((after or {}).get("tls_sender_certificate_name"))
+        wanted = "covers %s" % source if source else "certificate"
+        if covered_before or (by_certificate and before):
+            rows.append(_row(step, tenant, upn, "inbound_connector", wanted, "covered", "compliant"))
+        elif covered_after or by_certificate:
+            rows.append(_row(step, tenant, upn, "inbound_connector", wanted, "not_covered",
+                             "drift" if check_mode else "changed"))
+            rows[-1]["fix"] = connector_fix(declared)
+        else:
+            rows.append(_row(step, tenant, upn, "inbound_connector", wanted, "not_covered", "error",
+                             "inbound connector %s does not list %s; its mail gets 550 5.7.64 TenantAttribution"
+                             % (name, source)))
+            rows[-1]["fix"] = ("Add %s to sender_ip_addresses of relay_accounts_connector (Set-InboundConnector "
+                               "-Identity '%s' -SenderIPAddresses @{Add='%s'})" % (source, name, source))
+    return rows
+
+
 def permission_fix(permission):
     """How an administrator grants the automation app a permission the preflight found missing."""
     if "directory role" in permission:
@@ -317,6 +384,8 @@ def drift_rows(steps, tenant, check_mode=False, auth_modes=None):
             rows.extend(_rows_for_app_permissions(tenant, step, result, bool(check_mode)))
         elif setting == "license":
             rows.extend(_rows_for_license(tenant, step, result))
+        elif setting == "inbound_connector":
+            rows.extend(_rows_for_connector(tenant, step, result, bool(check_mode)))
         elif setting in TENANT_WIDE_SETTINGS:
             rows.extend(_rows_for_tenant_setting(tenant, step, result, bool(check_mode)))
         elif setting in MAILBOX_SETTINGS:

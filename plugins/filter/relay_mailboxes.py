@@ -10,9 +10,13 @@ short_description: Normalise and validate the relay mailbox entries of one tenan
 version_added: 0.1.0
 description:
   - Turns the entries of C(relay_accounts_mailboxes) into dicts with the keys C(upn), C(auth), C(state) and
-    C(send_as).
-  - An entry is either a user principal name (a string) or a dict with C(upn) and optional C(auth), C(state) and
-    C(send_as) (V(true) also grants the relay app Send As on the mailbox; C(oauth) entries only).
+    C(send_as), and C(source_ip) for C(connector) entries.
+  - An entry is either a user principal name (a string) or a dict with C(upn) and optional C(auth) (V(basic),
+    V(oauth) or V(connector)), C(state) and C(send_as) (V(true) also grants the relay app Send As on the mailbox;
+    C(oauth) entries only).
+  - A C(connector) entry is a device that relays without SMTP AUTH through the tenant's inbound connector; it may
+    set C(source_ip), the public IPv4 address its mail comes from (one address, not a range; C(connector)
+    entries only).
   - Every problem found (unknown key, bad value, malformed or duplicate user principal name) is collected and
     the filter fails once, naming each offending entry by its position and its user principal name, so an
     inventory typo stops the play before any request reaches the tenant.
@@ -33,7 +37,7 @@ options:
   default_auth:
     description: The authentication mode of entries that do not set C(auth).
     type: str
-    choices: [basic, oauth]
+    choices: [basic, oauth, connector]
     default: basic
   variable_name:
     description: The variable name used in error messages.

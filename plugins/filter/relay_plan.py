@@ -18,7 +18,8 @@ description:
     with O(check_permissions)), V(license) (licence check of the present mailboxes), V(security_defaults) (off; only when
     a present mailbox uses C(basic)), V(basic_auth_policy) and V(basic_auth_policy_users) (an authentication
     policy that allows basic SMTP AUTH, assigned to the present C(basic) mailboxes; only with O(basic_auth_policy)),
-    V(org_smtp_auth) (on), V(smtp_app_consent), V(exchange_service_principal) (the relay app consented to
+    V(org_smtp_auth) (on), V(inbound_connector) (the tenant's inbound connector for the C(connector) entries,
+    which relay without SMTP AUTH; only with O(connector)), V(smtp_app_consent), V(exchange_service_principal) (the relay app consented to
     C(SMTP.SendAsApp) and registered in Exchange; only when a present mailbox uses C(oauth)), V(full_access) and
     V(send_as) (the relay app's rights on the present C(oauth) mailboxes, Send As where the entry asks),
     V(retired_permissions) (those rights taken away from absent C(oauth) mailboxes),
@@ -26,6 +27,8 @@ description:
     mode does not see a retired mailbox as undeclared), V(mailbox_smtp_auth) (SMTP AUTH on for present
     mailboxes, and exclusive mode) and V(per_user_mfa) (off; present C(basic) mailboxes)."
   - Security defaults and per-user MFA are never planned for C(oauth) mailboxes, which they do not block.
+  - C(connector) entries get no SMTP AUTH step at all (no licence check, no switch, no MFA). They send without
+    AUTH, and their device only needs the inbound connector to list its address.
 positional: _input
 options:
   _input:
@@ -69,6 +72,12 @@ options:
       - The name of an authentication policy that allows basic SMTP AUTH, to assign to the present C(basic)
         mailboxes (C(relay_accounts_basic_auth_policy)); empty plans no such step.
     type: str
+  connector:
+    description:
+      - The tenant's inbound connector for the C(connector) entries (C(relay_accounts_connector)), a dict with
+        C(name) and the options of M(m365ops.smtp_auth.inbound_connector); empty plans no such step. Required
+        when a present entry uses C(connector).
+    type: dict
   check_permissions:
     description:
       - Whether to plan the V(app_permissions) step first (C(relay_accounts_check_permissions)), which checks the
@@ -120,6 +129,12 @@ _value:
     policy:
       description: For the authentication policy steps, the policy's name.
       type: str
+    connector:
+      description: For V(inbound_connector), the connector as declared (C(name), C(sender_ip_addresses), ...).
+      type: dict
+    sources:
+      description: For V(inbound_connector), the declared C(source_ip) of each present C(connector) entry.
+      type: dict
     access_rights:
       description: For V(full_access), V(send_as) and V(retired_permissions), the rights granted or taken away.
       type: list
@@ -145,6 +160,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._app_permissions import step_needs
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._mailbox_entries import SMTP_AUTH_MODES
 
 # Where the role registers each step's result; the task of a step uses the same name in its register.
 REGISTER_PREFIX = "_relay_accounts_"
@@ -167,7 +183,7 @@ def _switched_on(**switches):
 
 def relay_plan(entries, check_license=True, disable_security_defaults=True, enable_org_smtp_auth=False,
                enable_mailbox_smtp_auth=True, disable_per_user_mfa=True, exclusive=False, oauth_app_id=None,
-               basic_auth_policy=None, check_permissions=True):
+               basic_auth_policy=None, check_permissions=True, connector=None):
     """Return the plan of one tenant; see DOCUMENTATION."""
     if not isinstance(entries, (list, tuple)) or not all(
             isinstance(entry, Mapping) and {"upn", "auth", "state"} <= set(entry) for entry in entries):
@@ -178,10 +194,16 @@ def relay_plan(entries, check_license=True, disable_security_defaults=True, enab
                       check_permissions=check_permissions)
 
     def upns(state, auth=None, send_as=None):
-        return [entry["upn"] for entry in entries if entry["state"] == state and auth in (None, entry["auth"])
+        # Without ``auth``: the entries that sign in with SMTP AUTH (connector entries send without it).
+        return [entry["upn"] for entry in entries if entry["state"] == state
+                and (entry["auth"] == auth if auth else entry["auth"] in SMTP_AUTH_MODES)
                 and send_as in (None, bool(entry.get("send_as")))]
 
     basic, oauth, present, absent = upns("present", "basic"), upns("present", "oauth"), upns("present"), upns("absent")
+    relayed = [entry for entry in entries if entry["state"] == "present" and entry["auth"] == "connector"]
+    connector = connector if isinstance(connector, Mapping) else {}
+    if relayed and not connector.get("name"):
+        raise AnsibleFilterError("relay_plan: connector mailboxes need connector (relay_accounts_connector.name)")
     retired_oauth = upns("absent", "oauth")
     if (oauth or retired_oauth) and not oauth_app_id:
         raise AnsibleFilterError("relay_plan: oauth mailboxes need oauth_app_id (relay_accounts_oauth_app.app_id)")
@@ -200,6 +222,10 @@ def relay_plan(entries, check_license=True, disable_security_defaults=True, enab
                            "basic_auth_policy_users", **policy))
     if on["enable_org_smtp_auth"]:
         steps.append(_step("org_smtp_auth", "org_smtp_auth", "enabled", [], "org_smtp_auth"))
+    if connector.get("name"):
+        steps.append(_step("inbound_connector", "inbound_connector", "present",
+                           [entry["upn"] for entry in relayed], "inbound_connector", connector=dict(connector),
+                           sources={entry["upn"]: entry.get("source_ip") for entry in relayed}))
     if oauth:
         steps.append(_step("smtp_app_consent", "smtp_app_consent", "granted", [], "smtp_app_consent", **app))
         steps.append(_step("exchange_service_principal", "exchange_service_principal", "registered", [],

@@ -60,6 +60,7 @@ STEP_PERMISSIONS = {
     "basic_auth_policy": _EXCHANGE_ONLY,
     "basic_auth_policy_users": _EXCHANGE_ONLY,
     "org_smtp_auth": _EXCHANGE_ONLY,
+    "inbound_connector": _EXCHANGE_ONLY,
     "smtp_app_consent": {"read": ["service_principal_read"], "write": ["app_role_assignment_write"]},
     "exchange_service_principal": {"read": ["service_principal_read", EXCHANGE], "write": [EXCHANGE]},
     "full_access": _EXCHANGE_ONLY,

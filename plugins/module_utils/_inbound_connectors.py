@@ -54,6 +54,22 @@ def non_public(addresses):
             if not ipaddress.ip_network(address, strict=False).is_global]
 
 
+def covers(addresses, address):
+    """The entries of ``addresses`` (SenderIPAddresses, as given or printed) that ``address`` falls in."""
+    try:
+        wanted = ipaddress.ip_address(str(address).strip())
+    except ValueError:
+        return []
+    found = []
+    for entry in addresses or []:
+        try:
+            if wanted in ipaddress.ip_network(str(entry).strip(), strict=False):
+                found.append(entry)
+        except ValueError:
+            continue
+    return found
+
+
 def sender_domain(text):
     match = _ADDRESS_SPACE.match(str(text))
     return (match.group(1) if match else str(text)).strip().lower()

@@ -4,21 +4,27 @@
 
 """The mailbox entries operators declare, parsed once for the role's filter and the modules that take them.
 
-An entry is a user principal name, or a mapping with ``upn`` (required), ``auth`` (``basic`` or ``oauth``),
-``state`` (``present`` or ``absent``) and, for ``oauth``, ``send_as`` (also grant the relay app Send As).
+An entry is a user principal name, or a mapping with ``upn`` (required), ``auth`` (``basic``, ``oauth`` or
+``connector``), ``state`` (``present`` or ``absent``), for ``oauth`` ``send_as`` (also grant the relay app Send
+As) and for ``connector`` ``source_ip`` (the public IPv4 address the device's mail comes from). A ``connector``
+entry is a device that cannot sign in at all: it relays without AUTH through the tenant's inbound connector, and
+its ``upn`` is the From address it sends as.
 ``parse_entries`` checks every entry and collects every problem, one line each, naming the entry by its
 position and its user principal name, so that whoever wrote the list can fix it in one go. Internal to this collection: other collections should not import it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-AUTH_MODES = ("basic", "oauth")
+AUTH_MODES = ("basic", "oauth", "connector")
+# The modes that sign in with SMTP AUTH (and need its switches); connector relay sends without AUTH.
+SMTP_AUTH_MODES = ("basic", "oauth")
 STATES = ("present", "absent")
-ENTRY_KEYS = ("upn", "auth", "state", "send_as")
+ENTRY_KEYS = ("upn", "auth", "state", "send_as", "source_ip")
 
 # Deliberately stricter than RFC 5322: a relay mailbox UPN has a dot-atom local part and a DNS domain with at
 # least one dot. Quoted local parts are legal in mail but not in a UPN, so refusing them catches typos early.
@@ -38,9 +44,13 @@ class MailboxEntry:
     state: str
     position: int
     send_as: bool = False
+    source_ip: str | None = None
 
     def as_dict(self):
-        return {"upn": self.upn, "auth": self.auth, "state": self.state, "send_as": self.send_as}
+        entry = {"upn": self.upn, "auth": self.auth, "state": self.state, "send_as": self.send_as}
+        if self.auth == "connector":
+            entry["source_ip"] = self.source_ip
+        return entry
 
 
 def is_user_principal_name(value):
@@ -130,16 +140,37 @@ def parse_entries(entries, default_auth="basic", variable_name="mailboxes"):
         send_as = entry.get("send_as", False)
         if not isinstance(send_as, bool):
             problems.append("%s: send_as must be true or false, got %s" % (where, described_type(send_as)))
-        elif send_as and auth == "basic":
+        elif send_as and auth != "oauth":
             problems.append("%s: send_as grants the relay app Send As, which only auth 'oauth' uses" % where)
+
+        source_ip, problem = _source_ip(entry.get("source_ip"), auth)
+        if problem:
+            problems.append("%s: %s" % (where, problem))
 
         if upn in seen:
             problems.append("%s: %s is already declared at %s[%d]" % (where, upn, variable_name, seen[upn]))
             continue
         seen[upn] = position
         if len(problems) == problems_before:
-            parsed.append(MailboxEntry(upn, str(as_written), str(auth), str(state), position, send_as))
+            parsed.append(MailboxEntry(upn, str(as_written), str(auth), str(state), position, send_as, source_ip))
     return parsed, problems
+
+
+def _source_ip(value, auth):
+    """``(address, problem)``: the canonical IPv4 address of a connector entry's ``source_ip``."""
+    if value is None:
+        return None, None
+    if auth != "connector":
+        return None, "source_ip is the address a device relays from, which only auth 'connector' uses"
+    if not isinstance(value, str):
+        return None, "source_ip must be an IPv4 address such as 203.0.113.25, got %s" % described_type(value)
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None, "source_ip %r is not an IPv4 address (one address, such as 203.0.113.25, not a range)" % value
+    if address.version != 4:
+        return None, "source_ip %r is IPv6, which inbound connectors do not support" % value
+    return str(address), None
 
 
 def problems_message(problems):

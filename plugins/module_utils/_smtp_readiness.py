@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth_policies as auth_policies
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _inbound_connectors as connectors
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _relay_app as relay
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
@@ -90,6 +91,8 @@ class Facts:
     cas_mailboxes: dict = field(default_factory=dict)
     exchange_users: dict = field(default_factory=dict)
     permissions: dict = field(default_factory=dict)
+    # The tenant's inbound connectors (parsed), read when an entry relays through one; or Unreadable.
+    inbound_connectors: object = None
 
 
 def _graph_batch(graph, facts, identities, basic_identities):
@@ -228,6 +231,12 @@ def gather(graph, exchange, entries, oauth_app_id=None):
     """Read what decides SMTP AUTH for ``entries`` (``[(identity, auth_mode)]``); ``oauth_app_id`` is the app
     whose tokens the ``oauth`` mailboxes use."""
     facts = Facts()
+    # Connector entries send without AUTH: nothing about a mailbox decides them, only the tenant's connectors.
+    if any(mode == "connector" for _identity, mode in entries):
+        facts.inbound_connectors = _read("inbound connectors", connectors.read_connectors, exchange)
+    entries = [(identity, mode) for identity, mode in entries if mode != "connector"]
+    if not entries:
+        return facts
     identities = [identity for identity, _mode in entries]
     basic = [identity for identity, mode in entries if mode == "basic"]
     oauth = [identity for identity, mode in entries if mode == "oauth"]
@@ -343,6 +352,8 @@ class Verdict(object):
 
 def summarise(identity, auth_mode, verdict, blockers, unreadable):
     """One paragraph an operator can act on."""
+    if auth_mode == "connector":
+        return _summarise_connector(identity, verdict, blockers, unreadable)
     how = "with a password (AUTH LOGIN)" if auth_mode == "basic" else "with OAuth (XOAUTH2)"
     if verdict == "ok":
         return "%s: nothing blocks SMTP AUTH %s." % (identity, how)
@@ -358,6 +369,17 @@ def summarise(identity, auth_mode, verdict, blockers, unreadable):
         parts.append("Could not read the %s%s." % (item["setting"], " (the app needs %s)" % item["permission"]
                                                    if item.get("permission") else ": %s" % item["message"]))
     return " ".join(parts)
+
+
+def _summarise_connector(identity, verdict, blockers, unreadable):
+    if verdict == "ok":
+        return "%s: an inbound connector covers its device, which relays without AUTH." % identity
+    if blockers:
+        blocker = blockers[0]
+        return "%s: no inbound connector covers its device (%s), so Microsoft answers \"%s\". Fix: %s" % (
+            identity, blocker.get("detail") or blocker["value"], blocker["reply"], blocker["fix"])
+    return "%s: whether an inbound connector covers its device is unknown: %s." % (
+        identity, "; ".join(item["message"] for item in unreadable))
 
 
 def _show(value):
@@ -526,11 +548,41 @@ def _judge_oauth(verdict, facts, app_id):
         verdict.block("no_full_access", "no FullAccess for %s" % (state["display_name"] or state["identity"]))
 
 
-def evaluate(facts, entries, oauth_app_id=None):
-    """The verdict for each ``(identity, auth_mode)``, in order."""
+def _judge_connector(verdict, facts, source_ip):
+    """Whether an enabled OnPremises connector lists the entry's ``source_ip`` (or, without one, relays by
+    certificate)."""
+    found = facts.inbound_connectors
+    if _is_unreadable(found):
+        verdict.unknown(found)
+        return
+    relaying = [connector for connector in found or []
+                if connector["enabled"] and connector["connector_type"] == connectors.CONNECTOR_TYPE]
+    verdict.settings["source_ip"] = source_ip
+    verdict.settings["inbound_connectors"] = [connector["name"] for connector in relaying]
+    if source_ip:
+        covering = [connector["name"] for connector in relaying
+                    if connectors.covers(connector["sender_ip_addresses"], source_ip)]
+    else:
+        covering = [connector["name"] for connector in relaying if connector["tls_sender_certificate_name"]]
+    verdict.settings["covered_by"] = covering
+    if not covering:
+        listed = "; ".join("%s lists %s" % (connector["name"], ", ".join(connector["sender_ip_addresses"]) or "no address")
+                           for connector in relaying) or "the tenant has no enabled OnPremises inbound connector"
+        verdict.block("no_connector_covers", "%s not listed" % (source_ip or "no source_ip declared; no certificate"),
+                      detail=listed)
+
+
+def evaluate(facts, entries, oauth_app_id=None, sources=None):
+    """The verdict for each ``(identity, auth_mode)``, in order; ``sources`` holds the declared ``source_ip`` of
+    the connector entries."""
     verdicts = []
     for identity, mode in entries:
         verdict = Verdict(identity, mode, oauth_app_id if mode == "oauth" else None)
+        if mode == "connector":
+            verdict.found = None
+            _judge_connector(verdict, facts, (sources or {}).get(identity))
+            verdicts.append(verdict.to_dict())
+            continue
         user = facts.users.get(identity)
         cas = facts.cas_mailboxes.get(identity)
         if _judge_mailbox_exists(verdict, user, cas):

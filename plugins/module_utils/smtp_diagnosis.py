@@ -19,6 +19,8 @@ import ipaddress
 import re
 from typing import NamedTuple
 
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _inbound_connectors as connectors
+
 COLLECTION = "m365ops.smtp_auth"
 
 # Newer front ends append "[<frontend> <timestamp> <id>]" to every reply; it identifies the server
@@ -92,6 +94,7 @@ def _module(name):
 BASIC = ("basic",)
 OAUTH = ("oauth",)
 BOTH = ("basic", "oauth")
+CONNECTOR = ("connector",)
 
 
 def _blocker(setting, reply, auth_modes, cause, fix, module=None, arguments=None, role_variables=(), **more):
@@ -207,6 +210,14 @@ BLOCKERS = {
         "mailbox_permission", {"mailboxes": ["{mailbox}"], "trustee": "{app_id}", "access_rights": ["FullAccess"],
                                "state": "present"},
         ("relay_accounts_mailboxes", "relay_accounts_oauth_app")),
+    # Connector relay: no AUTH at all, so none of the above applies; only a connector that lists the device.
+    "no_connector_covers": _blocker(
+        "Get-InboundConnector SenderIPAddresses", REPLY_RELAY_DENIED, CONNECTOR,
+        "No enabled inbound connector of type OnPremises lists the address the device sends from (or the "
+        "certificate it presents), so the tenant's MX endpoint refuses to relay its mail.",
+        "Add the device's public address to the sender_ip_addresses of the tenant's inbound connector: module "
+        "inbound_connector, or the role's relay_accounts_connector.",
+        "inbound_connector", None, ("relay_accounts_connector",)),
 }
 
 
@@ -321,7 +332,7 @@ REPLY_RULES = (
           cause="The client negotiated TLS 1.0 or 1.1 at STARTTLS; Microsoft 365 accepts only TLS 1.2 or later.",
           fix="Update the device's firmware (or the application's runtime) so it speaks TLS 1.2; where it "
               "cannot, send through a local relay that does and that submits to Microsoft 365."),
-    _rule("relay_access_denied", REPLY_RELAY_DENIED, "tenantattribution",
+    _rule("relay_access_denied", REPLY_RELAY_DENIED, "tenantattribution", blockers=("no_connector_covers",),
           other_replies=(REPLY_RELAY_DENIED + " SMTP.",),
           cause="The message came without SMTP AUTH to the tenant's MX endpoint and no inbound connector matches "
                 "this sending IP address or certificate, so Microsoft 365 does not relay it to recipients outside "
@@ -641,17 +652,7 @@ NEW_CONNECTOR_NAME = "Device relay"
 
 def _connector_lists(connector, address):
     """Whether ``address`` falls in one of the connector's SenderIPAddresses entries (an address or CIDR range)."""
-    try:
-        source = ipaddress.ip_address(address)
-    except (TypeError, ValueError):
-        return False
-    for entry in connector.get("sender_ip_addresses") or []:
-        try:
-            if source in ipaddress.ip_network(entry, strict=False):
-                return True
-        except (TypeError, ValueError):
-            continue
-    return False
+    return bool(address) and bool(connectors.covers(connector.get("sender_ip_addresses"), address))
 
 
 def _relays(connector):

@@ -26,6 +26,11 @@ description:
     (M(m365ops.smtp_auth.exchange_service_principal)), no C(FullAccess) on the mailbox
     (M(m365ops.smtp_auth.mailbox_permission)). Security defaults, per-user MFA and authentication policies do
     not block OAuth."
+  - "For a device that relays without AUTH through an inbound connector (V(connector)): nothing about a mailbox
+    decides it, only whether an enabled inbound connector of type C(OnPremises) lists the entry's C(source_ip)
+    (or, for an entry without one, relays by certificate). Otherwise the blocker is C(no_connector_covers), naming
+    each connector and the addresses it lists (M(m365ops.smtp_auth.inbound_connector)); the device would get
+    C(550 5.7.64 TenantAttribution; Relay Access Denied). One C(Get-InboundConnector) for all such entries."
   - A setting the app may not read (missing permission) is reported in RV(mailboxes[].unreadable) with the
     permission it needs; everything else is still read and judged. Unknown is never reported as ok.
   - "Requests: one Microsoft Graph C($batch) per 20 reads (tenant policies, licences and per-user MFA together)
@@ -38,8 +43,9 @@ options:
   mailboxes:
     description:
       - The mailboxes to check, by user principal name (the name a device signs in with).
-      - An entry is a string, or a dict with C(upn) (required), C(auth) (V(basic) or V(oauth), default
-        O(auth_mode)) and C(state) (V(present), the default, or V(absent)). This is the shape of the role
+      - An entry is a string, or a dict with C(upn) (required), C(auth) (V(basic), V(oauth) or V(connector),
+        default O(auth_mode)), C(state) (V(present), the default, or V(absent)) and, for V(connector), C(source_ip)
+        (the public IPv4 address the device's mail comes from). This is the shape of the role
         variable C(relay_accounts_mailboxes), which can be passed as it is, checked by the same parser.
       - An entry with V(absent) state is a retired mailbox. It is not read nor judged (SMTP AUTH is meant to be
         off for it), and is listed in RV(retired) instead of RV(mailboxes).
@@ -52,9 +58,10 @@ options:
   auth_mode:
     description:
       - How the devices authenticate, for entries that do not say. V(basic) is a password (C(AUTH LOGIN)),
-        V(oauth) is an OAuth token (C(XOAUTH2)).
+        V(oauth) is an OAuth token (C(XOAUTH2)), V(connector) is no authentication at all (relay through an
+        inbound connector).
     type: str
-    choices: [basic, oauth]
+    choices: [basic, oauth, connector]
     default: basic
   oauth_client_id:
     description:
@@ -123,11 +130,13 @@ mailboxes:
       type: str
       sample: printer@contoso.com
     auth_mode:
-      description: The authentication judged, V(basic) or V(oauth).
+      description: The authentication judged, V(basic), V(oauth) or V(connector).
       type: str
       sample: basic
     found:
-      description: Whether the account and its mailbox exist (null when that could not be read).
+      description:
+        - Whether the account and its mailbox exist (null when that could not be read, and for V(connector)
+          entries, which need no mailbox).
       type: bool
       sample: true
     verdict:
@@ -278,23 +287,25 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base impo
 
 
 def entries_from(module):
-    """``([(identity, auth_mode)] to judge, [retired identities])``; bad entries fail the task naming each."""
+    """``([(identity, auth_mode)] to judge, [retired identities], {identity: source_ip} of connector entries)``;
+    bad entries fail the task naming each."""
     parsed, problems = parse_entries(module.params["mailboxes"], module.params["auth_mode"], "mailboxes")
     if problems:
         module.fail(problems_message(problems), mailboxes=[], retired=[])
     judged = [(entry.as_written, entry.auth) for entry in parsed if entry.state == "present"]
     retired = [entry.as_written for entry in parsed if entry.state == "absent"]
-    return judged, retired
+    sources = {entry.as_written: entry.source_ip for entry in parsed if entry.auth == "connector"}
+    return judged, retired, sources
 
 
 def report(module):
-    entries, retired = entries_from(module)
+    entries, retired, sources = entries_from(module)
     if not entries:
         return {"changed": False, "mailboxes": [], "retired": retired,
                 "tenant": smtp_readiness.tenant_settings(smtp_readiness.Facts())}
     oauth_app_id = module.params["oauth_client_id"] or module.settings.client_id
     facts = smtp_readiness.gather(module.graph, module.exchange, entries, oauth_app_id)
-    mailboxes = smtp_readiness.evaluate(facts, entries, oauth_app_id=oauth_app_id)
+    mailboxes = smtp_readiness.evaluate(facts, entries, oauth_app_id=oauth_app_id, sources=sources)
     for mailbox in mailboxes:
         if mailbox["unreadable"]:
             module.warn("%s in tenant %s: %d setting(s) could not be read, so the verdict is %s: %s"

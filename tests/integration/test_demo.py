@@ -86,9 +86,12 @@ def test_each_basic_mailbox_is_listed_with_its_change_to_oauth_and_the_oauth_one
     retirement = section(step(demo, "1. Drift report"), "### Basic auth for SMTP AUTH ends")
     changes = [line for line in retirement if line.startswith("| ") and "@" in line]
     assert changes == [
-        "| scanner@contoso.com | `- {upn: scanner@contoso.com, auth: oauth}` |",
-        "| printer@contoso.com | `- {upn: printer@contoso.com, auth: oauth}` |",
-        "| erp@contoso.com | `- {upn: erp@contoso.com, auth: oauth}` |",
+        "| scanner@contoso.com | `- {upn: scanner@contoso.com, auth: oauth}` | `- {upn: scanner@contoso.com, auth: connector, "
+        "source_ip: <the device's public IPv4 address>}` |",
+        "| printer@contoso.com | `- {upn: printer@contoso.com, auth: oauth}` | `- {upn: printer@contoso.com, auth: connector, "
+        "source_ip: <the device's public IPv4 address>}` |",
+        "| erp@contoso.com | `- {upn: erp@contoso.com, auth: oauth}` | `- {upn: erp@contoso.com, auth: connector, "
+        "source_ip: <the device's public IPv4 address>}` |",
     ]
     assert "2026" in " ".join(retirement)
 
@@ -117,3 +120,14 @@ def test_after_enable_the_report_is_clean_and_every_relay_mailbox_sends(demo):
             " message accepted") in lines
     for upn in ("scanner@contoso.com", "printer@contoso.com", "erp@contoso.com"):
         assert "  %-22s AUTH LOGIN 235 2.7.0 Authentication successful; message accepted" % upn in lines
+
+
+def test_the_scanner_that_cannot_sign_in_relays_through_the_connector_the_role_made(demo):
+    before, after = step(demo, "Before:"), step(demo, "4. After:")
+    assert any(line.startswith("  scan-2f@contoso.com") and "REFUSED 550 5.7.64 TenantAttribution" in line
+               for line in before)
+    assert any(line.startswith("  scan-2f@contoso.com") and line.endswith("message relayed") for line in after)
+    report = step(demo, "1. Drift report")
+    devices = section(report, "### Devices that relay through the inbound connector (Office scanners)")
+    assert any("scan-2f@contoso.com | 127.0.0.2 | contoso-com.mail.protection.outlook.com | 25 | none" in line
+               for line in devices)

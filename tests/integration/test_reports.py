@@ -94,8 +94,9 @@ def test_every_basic_mailbox_is_flagged_with_the_change_to_oauth(reports):
     assert retirement["date"] == "2026-12-31" and "5.7.30" in retirement["reply"]
     basic = sorted({row["mailbox"] for row in document["rows"] if row["auth"] == "basic"})
     assert sorted(item["mailbox"] for item in retirement["mailboxes"]) == basic
-    assert {"mailbox": "scanner@contoso.com",
-            "inventory_change": "- {upn: scanner@contoso.com, auth: oauth}"} in retirement["mailboxes"]
+    assert {"mailbox": "scanner@contoso.com", "inventory_change": "- {upn: scanner@contoso.com, auth: oauth}",
+            "connector_change": "- {upn: scanner@contoso.com, auth: connector, source_ip: <the device's public "
+                                "IPv4 address>}"} in retirement["mailboxes"]
     markdown = (reports[0] / "contoso.md").read_text()
     assert "Microsoft turns Basic auth for SMTP AUTH off by default on 2026-12-31" in markdown
     assert "| scanner@contoso.com | `- {upn: scanner@contoso.com, auth: oauth}` |" in markdown

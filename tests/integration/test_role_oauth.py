@@ -169,7 +169,9 @@ def test_after_basic_auth_is_retired_the_report_says_which_change_saves_each_bas
     assert code == 0, output
     report = json.loads((tmp_path / "reports" / "contoso.json").read_text())
     assert report["basic_auth_retirement"]["mailboxes"] == [
-        {"mailbox": "scanner@contoso.com", "inventory_change": "- {upn: scanner@contoso.com, auth: oauth}"}]
+        {"mailbox": "scanner@contoso.com", "inventory_change": "- {upn: scanner@contoso.com, auth: oauth}",
+         "connector_change": "- {upn: scanner@contoso.com, auth: connector, source_ip: <the device's public IPv4 "
+                             "address>}"}]
     assert {row["auth"] for row in report["rows"] if row["mailbox"] == NOTIFY} == {"oauth"}
     # The sign-in logs: the seeded copier still uses SMTP AUTH undeclared; both declared relays signed in.
     assert report["usage"]["status"] == "read" and report["usage"]["unused"] == []

@@ -55,7 +55,8 @@ def test_an_app_without_the_exchange_role_stops_before_security_defaults_are_tou
     assert tenant["security_defaults_enabled"] is True
     assert "the automation app cannot do what this run plans, so nothing was changed" in output
     assert ("the Exchange Administrator directory role (or Global Administrator), needed by: "
-            "exchange_service_principal (write), full_access (write), mailbox_smtp_auth (write)") in output
+            "inbound_connector (write), exchange_service_principal (write), full_access (write), "
+            "mailbox_smtp_auth (write)") in output
     # Graph was never asked to write, and Exchange was never called: the check reads only the tokens.
     assert not [entry for entry in emulator.request_log if "/adminapi/" in entry["path"]]
 

@@ -52,7 +52,8 @@ def test_switched_off_steps_give_no_rows_and_the_rest_keep_the_plan_order(emulat
     assert code == 0, output
     settings = [setting for _mailbox, setting, _desired, _status in rows(tmp_path / "reports" / "contoso.json")]
     assert "per_user_mfa" not in settings
-    assert list(dict.fromkeys(settings)) == ["app_permissions", "license", "security_defaults", "org_smtp_auth", "smtp_app_consent",
+    assert list(dict.fromkeys(settings)) == ["app_permissions", "license", "security_defaults", "org_smtp_auth", "inbound_connector",
+                                             "smtp_app_consent",
                                              "exchange_service_principal", "mailbox_permission", "mailbox_smtp_auth"]
 
 

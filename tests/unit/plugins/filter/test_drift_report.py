@@ -89,7 +89,9 @@ def test_basic_entries_are_flagged_with_the_inventory_change_to_oauth():
         "date": "2026-12-31",
         "reply": "550 5.7.30 Basic authentication is not supported for Client Submission.",
         "mailboxes": [{"mailbox": "scanner@contoso.com",
-                       "inventory_change": "- {upn: scanner@contoso.com, auth: oauth}"}]}
+                       "inventory_change": "- {upn: scanner@contoso.com, auth: oauth}",
+                       "connector_change": "- {upn: scanner@contoso.com, auth: connector, source_ip: <the device's "
+                                           "public IPv4 address>}"}]}
     oauth_only = drift_report(ROWS, tenant="contoso", mode="check", generated_at="2026-03-01T10:00:00Z",
                               entries=entries[2:])
     assert "basic_auth_retirement" not in oauth_only

@@ -38,7 +38,7 @@ def test_empty_or_missing_list_is_no_mailbox():
 
 @pytest.mark.parametrize("entry, expected", [
     ({"upn": "scanner@contoso.com", "sate": "absent"}, "relay_accounts_mailboxes[0] (scanner@contoso.com): unknown key(s) sate"),
-    ({"upn": "scanner@contoso.com", "auth": "ntlm"}, "auth must be one of basic, oauth, got 'ntlm'"),
+    ({"upn": "scanner@contoso.com", "auth": "ntlm"}, "auth must be one of basic, oauth, connector, got 'ntlm'"),
     ({"upn": "scanner@contoso.com", "state": "gone"}, "state must be one of present, absent, got 'gone'"),
     ("scanner.contoso.com", "relay_accounts_mailboxes[0] (scanner.contoso.com): 'scanner.contoso.com' is not a valid"),
     ("scanner@contoso", "'scanner@contoso' is not a valid user principal name"),
@@ -79,7 +79,7 @@ def test_not_strict_returns_the_entries_and_one_line_per_problem():
     assert checked["entries"] == [{"upn": "ok@contoso.com", "auth": "basic", "state": "present", "send_as": False}]
     assert checked["errors"] == [
         "relay_accounts_mailboxes[1] (bad): 'bad' is not a valid user principal name (expected name@domain.tld)",
-        "relay_accounts_mailboxes[2] (x@contoso.com): unknown key(s) stat; allowed keys are upn, auth, state, send_as",
+        "relay_accounts_mailboxes[2] (x@contoso.com): unknown key(s) stat; allowed keys are upn, auth, state, send_as, source_ip",
     ]
 
 

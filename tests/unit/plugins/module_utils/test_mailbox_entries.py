@@ -19,7 +19,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils._mailbox_entries
 
 
 def test_the_vocabulary_is_the_documented_one():
-    assert AUTH_MODES == ("basic", "oauth")
+    assert AUTH_MODES == ("basic", "oauth", "connector")
     assert STATES == ("present", "absent")
 
 
@@ -46,8 +46,8 @@ def test_problems_name_the_variable_and_the_entry():
     assert [entry.upn for entry in parsed] == ["ok@contoso.com"]
     assert problems == [
         "mailboxes[1] (bad): 'bad' is not a valid user principal name (expected name@domain.tld)",
-        "mailboxes[2] (x@contoso.com): unknown key(s) sate; allowed keys are upn, auth, state, send_as",
-        "mailboxes[3] (y@contoso.com): auth must be one of basic, oauth, got 'ntlm'",
+        "mailboxes[2] (x@contoso.com): unknown key(s) sate; allowed keys are upn, auth, state, send_as, source_ip",
+        "mailboxes[3] (y@contoso.com): auth must be one of basic, oauth, connector, got 'ntlm'",
         "mailboxes[3] (y@contoso.com): state must be one of present, absent, got 'gone'",
     ]
 
@@ -70,7 +70,7 @@ def test_none_is_no_entry_and_a_non_list_is_one_problem():
 
 
 def test_a_bad_default_auth_is_the_caller_s_mistake():
-    with pytest.raises(ValueError, match="default_auth must be one of basic, oauth, got 'ntlm'"):
+    with pytest.raises(ValueError, match="default_auth must be one of basic, oauth, connector, got 'ntlm'"):
         parse_entries([], "ntlm")
 
 

@@ -33,7 +33,7 @@ EXPECTED = {
     diagnosis.REPLY_SEND_AS_AT_DATA_OLD: ("send_as_denied_at_data", []),
     diagnosis.REPLY_RESTRICTED_SENDER: ("restricted_sender", []),
     diagnosis.REPLY_OLD_TLS: ("tls_version_unsupported", []),
-    diagnosis.REPLY_RELAY_DENIED: ("relay_access_denied", []),
+    diagnosis.REPLY_RELAY_DENIED: ("relay_access_denied", ["no_connector_covers"]),
 }
 
 

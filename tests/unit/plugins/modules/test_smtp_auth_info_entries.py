@@ -38,7 +38,7 @@ def test_bad_and_duplicate_entries_fail_naming_each_before_any_request(capsys, m
     assert result["msg"] == (
         "3 invalid mailbox entries:\n"
         "- mailboxes[1] (printer): 'printer' is not a valid user principal name (expected name@domain.tld)\n"
-        "- mailboxes[2] (erp@contoso.com): unknown key(s) sate; allowed keys are upn, auth, state, send_as\n"
+        "- mailboxes[2] (erp@contoso.com): unknown key(s) sate; allowed keys are upn, auth, state, send_as, source_ip\n"
         "- mailboxes[3] (Scanner@Contoso.com): scanner@contoso.com is already declared at mailboxes[0]")
     assert result["mailboxes"] == [] and result["retired"] == []
 
