@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import socket
 import json
 
 import pytest
@@ -142,3 +143,63 @@ def test_each_cloud_has_its_hosts_and_token_audiences(cloud, authority, graph, e
     assert (endpoints.authority_url, endpoints.graph_url, endpoints.exchange_url) == (authority, graph, exchange)
     assert endpoints.graph_scope == graph + "/.default"
     assert endpoints.exchange_scope == exchange + "/.default"
+
+
+RELAY = {"auth_mode": "connector", "sender": "scanner@contoso.com", "recipient": "archive@fabrikam.example"}
+
+
+def test_connector_relay_goes_to_the_mx_endpoint_of_the_senders_domain_on_port_25(capsys, monkeypatch):
+    looked_up = []
+
+    def no_dns(host, *args, **kwargs):
+        looked_up.append((host, args[0] if args else None))
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    # No name is resolved for real: the test only needs to see where the module would go.
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    result = run_module("smtp_submission_test", dict(RELAY), capsys, monkeypatch)
+
+    assert looked_up[0] == ("contoso-com.mail.protection.outlook.com", 25)
+    assert (result["host"], result["port"]) == ("contoso-com.mail.protection.outlook.com", 25)
+    assert result["auth_mode"] == "connector"
+    assert result["status"] == "dns_failure" and not result.get("failed")
+
+
+def test_relay_domain_and_port_override_the_mx_endpoint(capsys, monkeypatch):
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    result = run_module("smtp_submission_test", dict(RELAY, relay_domain="fabrikam.co.uk", port=2525), capsys,
+                        monkeypatch)
+
+    assert (result["host"], result["port"]) == ("fabrikam-co-uk.mail.protection.outlook.com", 2525)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (dict(RELAY, source_address="scanner-vlan"), "source_address must be an IP address of this host"),
+    (dict(RELAY, relay_domain="contoso"), "relay_domain must be a domain such as contoso.com"),
+    ({"auth_mode": "connector", "recipient": "archive@fabrikam.example"}, "missing: sender"),
+    ({"auth_mode": "connector", "sender": "scanner@contoso.com"}, "missing: recipient"),
+    (dict(RELAY, cloud="usgov_high"), "the MX endpoint of cloud usgov_high is not known to this module; give host"),
+    (dict(RELAY, messages=3, host="127.0.0.1"), "messages and connections above 1 need auth_mode basic or oauth"),
+])
+def test_connector_relay_inputs_are_refused_before_connecting(args, expected, capsys, monkeypatch):
+    result = run_module("smtp_submission_test", args, capsys, monkeypatch)
+    assert result["failed"] is True and expected in result["msg"]
+    assert "transcript" not in result
+
+
+def test_connector_relay_warns_of_credentials_it_does_not_send_and_of_a_recipient_in_the_senders_domain(
+        capsys, monkeypatch):
+    recorded = []
+    # In one process ansible-core keeps its warnings globally, across the modules other tests ran: record them here.
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda module, message, *args, **kwargs: recorded.append(message))
+    args = dict(RELAY, recipient="it-team@contoso.com", username="scanner@contoso.com", password="unused",
+                host="127.0.0.1", port=9, timeout=2)
+    result = run_module("smtp_submission_test", args, capsys, monkeypatch)
+
+    assert result["status"] == "connection_refused"
+    warnings = " ".join(recorded)
+    assert "auth_mode=connector sends no credentials" in warnings
+    assert "recipient it-team@contoso.com is in the sender's own domain" in warnings
