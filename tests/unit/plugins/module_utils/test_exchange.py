@@ -223,10 +223,10 @@ def test_writes_are_unpaced_until_one_is_throttled_then_wait_it_out_and_go_at_th
 
     clock = Clock()
     pacer = WritePacer(interval=0.5, clock=clock, sleep=clock.sleep)
-    assert [pacer.wait() for _ in range(3)] == [0, 0, 0]
+    assert [pacer.wait() for _write in range(3)] == [0, 0, 0]
     pacer.throttled(10)
     assert pacer.wait() == 10
-    assert [pacer.wait() for _ in range(3)] == [0.5, 0.5, 0.5]
+    assert [pacer.wait() for _write in range(3)] == [0.5, 0.5, 0.5]
     # A later, shorter Retry-After does not bring the next write forward; a longer one pushes it back.
     pacer.throttled(0.1)
     assert pacer.wait() == 0.5
