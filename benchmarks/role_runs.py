@@ -241,8 +241,8 @@ def run_case(tenant: Tenant, name: str, playbook: str, arguments: tuple, declare
     return result
 
 
-def ratio(actual: int, bound: int) -> str:
-    return "%.2f" % (actual / bound) if bound else ("-" if not actual else "inf")
+def ratio(actual: int, bound: int, digits: int = 2) -> str:
+    return "%.*f" % (digits, actual / bound) if bound else ("-" if not actual else "inf")
 
 
 def show(result: dict) -> None:
@@ -285,7 +285,7 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
             continue
         total, least = sum(result["trips"].values()), sum(result["bound"].values())
         rows.append(("%s: requests <= %.1f x lower bound" % (result["name"], TARGET_RATIO),
-                     "%d / %d = %s" % (total, least, ratio(total, least)),
+                     "%d / %d = %s" % (total, least, ratio(total, least, digits=3)),
                      "met" if passed(result) and total <= TARGET_RATIO * least else "missed"))
     for label, (declared, limit) in (("drift", TARGET_DRIFT), ("apply", TARGET_APPLY)):
         result = results.get("%s-%d" % (label, declared))
