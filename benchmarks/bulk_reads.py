@@ -17,42 +17,22 @@ Figures are wall-clock on a shared machine: read the ratios, not the absolute se
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-COLLECTIONS = REPO / ".build" / "collections"
-sys.path.insert(0, str(COLLECTIONS))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common  # noqa: E402
+
+sys.path.insert(0, str(common.COLLECTIONS))
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth as auth, _services as services, _transport as transport  # noqa: E402
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings  # noqa: E402
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient  # noqa: E402
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import GraphClient  # noqa: E402
-
-STARTUP_TIMEOUT = 120
-
-
-def start_emulator(workdir: Path, mailboxes: int, latency_ms: int) -> tuple[subprocess.Popen, dict]:
-    connection_file = workdir / "connection.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "m365_emulator", "--https-port", "0", "--smtp-port", "0",
-         "--generate", str(mailboxes), "--latency-ms", str(latency_ms), "--state-dir", str(workdir / "state"),
-         "--connection-file", str(connection_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not connection_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit("emulator did not start: %s" % process.stderr.read().decode(errors="replace"))
-        time.sleep(0.1)
-    return process, json.loads(connection_file.read_text())
 
 
 def clients(info: dict):
@@ -66,25 +46,14 @@ def clients(info: dict):
     return tenant, ExchangeClient(session, tokens, settings), GraphClient(session, tokens, settings)
 
 
-def log_since(exchange: ExchangeClient, base_url: str, seq: int) -> list[dict]:
-    reply = exchange.session.get(base_url + "/_emulator/requests", params={"since": seq})
-    return reply.json()["requests"]
-
-
-def last_seq(exchange: ExchangeClient, base_url: str) -> int:
-    entries = log_since(exchange, base_url, 0)
-    return entries[-1]["seq"] if entries else 0
-
-
-def timed(label: str, function, exchange, base_url):
+def timed(label: str, function, session, info):
     """Run ``function``; count the HTTP round trips it made (items inside a $batch are not round trips)."""
-    seq = last_seq(exchange, base_url)
+    seq = common.last_seq(session, info)
     start = time.perf_counter()
     result = function()
     seconds = time.perf_counter() - start
-    round_trips = sum(1 for entry in log_since(exchange, base_url, seq)
-                      if entry.get("batch") is None and not entry["path"].startswith("/_emulator"))
-    return {"label": label, "seconds": seconds, "requests": round_trips, "result": result}
+    requests = len(common.round_trips(common.request_log(session, info, seq)))
+    return {"label": label, "seconds": seconds, "requests": requests, "result": result}
 
 
 def serial_cas_reads(exchange, identities):
@@ -112,10 +81,10 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as directory:
-        process, info = start_emulator(Path(directory), args.mailboxes, args.latency_ms)
+        process, info = common.start_emulator(Path(directory), generate=args.mailboxes, latency_ms=args.latency_ms)
         try:
             tenant, exchange, graph = clients(info)
-            base = info["base_url"]
+            control = common.control_session(info)
             domain = tenant["domains"][0]
             exchange.invoke("Get-TransportConfig")  # token and connection warm-up, outside the figures
             graph.get(services.SECURITY_DEFAULTS_PATH)
@@ -124,7 +93,7 @@ def main() -> int:
 
             tracemalloc.start()
             listing = timed("tenant-wide Get-CASMailbox listing (paged)",
-                            lambda: services.list_cas_mailboxes(exchange), exchange, base)
+                            lambda: services.list_cas_mailboxes(exchange), control, info)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             print("\nlisting: %d mailboxes in %.2f s over %d requests; peak memory %.1f MiB (%.0f bytes/mailbox)"
@@ -138,31 +107,27 @@ def main() -> int:
                 print("\n%d declared mailboxes" % len(identities))
                 show([
                     timed("collection: read_cas_mailboxes", lambda: services.read_cas_mailboxes(exchange, identities),
-                          exchange, base),
+                          control, info),
                     timed("one Get-CASMailbox per mailbox, serial", lambda: serial_cas_reads(exchange, identities),
-                          exchange, base),
+                          control, info),
                 ])
                 mfa_paths = ["users/%s/authentication/requirements" % identity for identity in identities]
                 show([
                     timed("collection: per-user MFA via $batch", lambda: services.read_mfa_states(graph, identities),
-                          exchange, base),
+                          control, info),
                     timed("one GET per user (MFA)", lambda: single_graph_gets(graph, mfa_paths, "beta"),
-                          exchange, base),
+                          control, info),
                 ])
                 license_paths = ["users/%s?$select=id,userPrincipalName,assignedPlans" % identity
                                  for identity in identities]
                 show([
                     timed("collection: licences via $batch", lambda: services.read_license_info(graph, identities),
-                          exchange, base),
+                          control, info),
                     timed("one GET per user (licences)", lambda: single_graph_gets(graph, license_paths, "v1.0"),
-                          exchange, base),
+                          control, info),
                 ])
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            common.stop_emulator(process)
     return 0
 
 

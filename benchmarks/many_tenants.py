@@ -14,20 +14,17 @@ per tenant, and prints the wall time and the requests each run sent. Figures, no
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
-import requests
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common  # noqa: E402
+
 NAMESPACE = uuid.UUID("5b1f3d2e-8c4a-4e6f-9a0b-1c2d3e4f5a6b")
 PERMISSIONS = {
     "graph_permissions": ["Policy.Read.All", "Policy.ReadWrite.ConditionalAccess",
@@ -75,37 +72,6 @@ def inventory(info, declared):
                     "children": {"m365_tenants": {"hosts": hosts}}}}
 
 
-def start_emulator(directory, seed_path, latency_ms):
-    connection_file = directory / "connection.json"
-    command = [sys.executable, "-m", "m365_emulator", "--seed", str(seed_path), "--https-port", "0",
-               "--smtp-port", "0", "--state-dir", str(directory / "state"), "--connection-file", str(connection_file),
-               "--latency-ms", str(latency_ms)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _attempt in range(600):  # bounded: a seed of 20,000 users loads in seconds
-        if connection_file.exists() and connection_file.stat().st_size:
-            return process, json.loads(connection_file.read_text())
-        if process.poll() is not None:
-            raise SystemExit("the emulator stopped: %s" % process.stderr.read().decode(errors="replace"))
-        time.sleep(0.1)
-    process.terminate()
-    raise SystemExit("the emulator did not write %s in time" % connection_file)
-
-
-def request_log(session, info):
-    return session.get(info["control_url"] + "/requests", timeout=60).json()["requests"]
-
-
-def run(directory, playbook, forks, *arguments):
-    environment = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".build" / "collections"),
-                       ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(directory / "hosts.yml"),
-               "-f", str(forks), playbook, *arguments]
-    started = time.monotonic()
-    completed = subprocess.run(command, cwd=str(directory), env=environment, capture_output=True, text=True,
-                               timeout=3600, check=False)
-    return time.monotonic() - started, completed
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=20)
@@ -119,31 +85,29 @@ def main():
         directory = Path(name)
         seed_path = directory / "seed.yaml"
         seed_path.write_text(yaml.safe_dump(seed(options.tenants, options.mailboxes), sort_keys=False))
-        process, info = start_emulator(directory, seed_path, options.latency_ms)
+        process, info = common.start_emulator(directory, seed_path=seed_path, latency_ms=options.latency_ms)
         try:
             (directory / "hosts.yml").write_text(yaml.safe_dump(inventory(info, options.declared)))
-            session = requests.Session()
-            session.trust_env = False
-            session.verify = info["ca_path"]
+            session = common.control_session(info)
             print("%d tenants x %d mailboxes, %d declared per tenant, forks %d, latency %d ms"
                   % (options.tenants, options.mailboxes, options.declared, options.forks, options.latency_ms))
             for label, playbook, arguments in (
                     ("apply (m365ops.smtp_auth.enable)", "m365ops.smtp_auth.enable", ()),
                     ("drift report after (check mode)", "m365ops.smtp_auth.enable", ("--check", "--diff"))):
-                session.delete(info["control_url"] + "/requests", timeout=60)
-                seconds, completed = run(directory, playbook, options.forks, *arguments)
+                common.clear_request_log(session, info)
+                seconds, completed = common.run_playbook(directory, directory / "hosts.yml", playbook, *arguments,
+                                                         forks=options.forks)
                 if completed.returncode != 0:
                     print(completed.stdout[-3000:], completed.stderr[-2000:], sep="\n")
                     raise SystemExit("%s failed (exit %d)" % (label, completed.returncode))
-                log = request_log(session, info)
+                log = common.request_log(session, info)
                 per_tenant = Counter(entry["tenant"] for entry in log if entry["tenant"])
                 writes = sum(1 for entry in log if entry.get("wrote"))
                 print("%-34s %7.1f s  %6d requests (%d writes), %d to %d per tenant"
                       % (label, seconds, len(log), writes, min(per_tenant.values(), default=0),
                          max(per_tenant.values(), default=0)))
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            common.stop_emulator(process)
 
 
 if __name__ == "__main__":
