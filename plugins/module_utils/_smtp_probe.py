@@ -395,14 +395,7 @@ class Probe(object):
         if not settings.recipient or not settings.send_message:
             return
         message = self._build_message()
-        self.result["stage"] = "mail"
-        code, reply = self.smtp.mail(settings.sender)
-        if code != 250:
-            self._refused(code, reply)
-        self.result["stage"] = "rcpt"
-        code, reply = self.smtp.rcpt(settings.recipient)
-        if code not in (250, 251):
-            self._refused(code, reply)
+        self._envelope()
         self.result["stage"] = "data"
         code, reply = self.smtp.data(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
         if code != 250:
@@ -414,17 +407,21 @@ class Probe(object):
     def _check_relay(self):
         """Check mode on the relay path: the MX endpoint decides at RCPT TO, so the envelope is tried and reset
         before DATA; no message is sent."""
-        settings = self.settings
+        code, reply = self._envelope()
+        self.smtp.rset()
+        self._reply_outcome(code, reply, "recipient_accepted")
+
+    def _envelope(self):
+        """MAIL FROM and RCPT TO, each refusal ending the test; returns the reply to RCPT TO."""
         self.result["stage"] = "mail"
-        code, reply = self.smtp.mail(settings.sender)
+        code, reply = self.smtp.mail(self.settings.sender)
         if code != 250:
             self._refused(code, reply)
         self.result["stage"] = "rcpt"
-        code, reply = self.smtp.rcpt(settings.recipient)
+        code, reply = self.smtp.rcpt(self.settings.recipient)
         if code not in (250, 251):
             self._refused(code, reply)
-        self.smtp.rset()
-        self._reply_outcome(code, reply, "recipient_accepted")
+        return code, reply
 
     def _quit(self):
         if self.smtp is None or self.smtp.sock is None:
