@@ -26,10 +26,9 @@ the targets. Every run shares the app's tokens between tasks through a token cac
 temporary directory), as the collection's documentation recommends for a play. The inventory, the mailbox
 lists and the reports go to a temporary directory that is always removed. Figures, not a test.
 
-Reading the figures: every task is a process of its own, so each one that talks to the tenant reads the
-authority's OpenID configuration again (MSAL does so before its first token; the token cache keeps tokens, not
-that document): "authority discovery" counts tasks, not mailboxes. The wall time includes the report tasks
-(rows, JSON, Markdown, JUnit XML), which grow with N while the requests barely do; the emulator's request log
+Reading the figures: MSAL reads the authority's OpenID configuration before its first token; the collection
+keeps that answer beside the token cache, so "authority discovery" is once a run. The wall time includes the
+report task (rows, JSON, Markdown, JUnit XML), which grows with N while the requests barely do; the emulator's request log
 has a timestamp per request for telling the two apart.
 """
 

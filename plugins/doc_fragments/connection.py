@@ -118,6 +118,8 @@ options:
       - The file is created readable by its owner only (mode 0600) and replaced atomically; an existing file that
         others can read, or that belongs to another user, is refused. It holds live access tokens, so keep it out of
         shared and backed-up directories, for example under C(/run/user/<uid>) or a job's temporary directory.
+      - Beside it, in C(<token_cache>.discovery) (same protection), MSAL keeps the authority's OpenID configuration
+        for a day, so that a task does not fetch it again before its first token.
       - Not set, tokens live only as long as one task.
       - If not set, the value of the E(M365_TOKEN_CACHE) environment variable is used.
     type: path

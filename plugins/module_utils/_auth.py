@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import stat
 import threading
@@ -30,7 +31,43 @@ try:
 except ImportError:
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
+# The discovery answers MSAL keeps (its http_cache) live beside the token cache, in <token_cache>.discovery.
+HTTP_CACHE_SUFFIX = ".discovery"
+
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
+
+
+def _read_private(path, option, holds):
+    """The bytes of a cache file, None when there is none; refused when anybody else could read or write it."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise AuthenticationError("Cannot read %s %s: %s" % (option, path, error.strerror)) from error
+    with handle:
+        status = os.fstat(handle.fileno())
+        if status.st_uid != os.geteuid() or status.st_mode & 0o077:
+            raise AuthenticationError(
+                "%s %s holds %s but is readable by others or owned by another user (mode %o); "
+                "remove it, or make it yours with mode 0600" % (option, path, holds, stat.S_IMODE(status.st_mode)))
+        return handle.read()
+
+
+def _write_private(path, content, option):
+    """Replace a cache file: a new file in the same directory, mode 0600 from the start, then renamed over the old
+    one, so a concurrent task never reads half a file."""
+    path = os.path.abspath(path)
+    temporary = "%s.%d.%s.tmp" % (path, os.getpid(), threading.get_ident())
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+        os.replace(temporary, path)
+    except OSError as error:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise AuthenticationError("Cannot write %s %s: %s" % (option, path, error.strerror)) from error
 
 
 def load_certificate_credential(path, password=None):
@@ -115,6 +152,8 @@ class TokenProvider:
         self.session = session
         self._app = None
         self._lock = threading.Lock()
+        self._http_mapping = None
+        self._http_snapshot = None
 
     def _credential(self):
         if self.settings.client_certificate_path:
@@ -126,49 +165,51 @@ class TokenProvider:
 
     def _cache(self):
         """MSAL's cache: in memory, or loaded from the ``token_cache`` file when one is set."""
-        path = self.settings.token_cache
-        if not path:
+        if not self.settings.token_cache:
             return msal.TokenCache()
         cache = msal.SerializableTokenCache()
-        try:
-            handle = open(path, "r", encoding="utf-8")
-        except FileNotFoundError:
-            return cache
-        except OSError as error:
-            raise AuthenticationError("Cannot read token_cache %s: %s" % (path, error.strerror)) from error
-        with handle:
-            status = os.fstat(handle.fileno())
-            if status.st_uid != os.geteuid() or status.st_mode & 0o077:
-                raise AuthenticationError(
-                    "token_cache %s holds access tokens but is readable by others or owned by another user (mode %o); "
-                    "remove it, or make it yours with mode 0600" % (path, stat.S_IMODE(status.st_mode)))
+        content = _read_private(self.settings.token_cache, "token_cache", "access tokens")
+        if content is not None:
             try:
-                cache.deserialize(handle.read())
+                cache.deserialize(content.decode("utf-8"))
             except ValueError:
                 pass  # an unreadable cache is an empty one: the next token replaces it
         return cache
 
-    def _save_cache(self):
-        """Write the cache file again when MSAL changed it: a new file in the same directory, mode 0600 from the
-        start, then renamed over the old one, so a concurrent task never reads half a file."""
-        cache = self._app.token_cache if self._app is not None else None
-        if not self.settings.token_cache or not getattr(cache, "has_state_changed", False):
-            return
-        path = os.path.abspath(self.settings.token_cache)
-        temporary = "%s.%d.%s.tmp" % (path, os.getpid(), threading.get_ident())
+    def _http_cache(self):
+        """MSAL's cache of discovery answers (the authority's OpenID configuration), kept beside the token cache.
+
+        MSAL reads that document before its first token; every module is a process of its own, so without this
+        each task of a play would fetch it again. MSAL documents pickle as the way to keep this cache for a
+        command-line program; the file is only loaded when it is this user's alone (as the token cache), and an
+        unreadable one is an empty one (MSAL's format may change between its versions).
+        """
+        self._http_snapshot = None
+        if not self.settings.token_cache:
+            return None
+        content = _read_private(self.settings.token_cache + HTTP_CACHE_SUFFIX, "token_cache", "discovery answers")
         try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(cache.serialize())
-            os.replace(temporary, path)
-        except OSError as error:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise AuthenticationError("Cannot write token_cache %s: %s" % (path, error.strerror)) from error
-        cache.has_state_changed = False
+            mapping = pickle.loads(content) if content else {}
+        except Exception:  # pylint: disable=broad-exception-caught  # any damage means: start afresh
+            mapping = {}
+        if not isinstance(mapping, dict):
+            mapping = {}
+        self._http_snapshot = dict(mapping)
+        return mapping
+
+    def _save_cache(self):
+        """Write the cache files again when MSAL changed them."""
+        cache = self._app.token_cache if self._app is not None else None
+        if self.settings.token_cache and getattr(cache, "has_state_changed", False):
+            _write_private(self.settings.token_cache, cache.serialize().encode("utf-8"), "token_cache")
+            cache.has_state_changed = False
+        if self._http_snapshot is not None and self._http_mapping != self._http_snapshot:
+            _write_private(self.settings.token_cache + HTTP_CACHE_SUFFIX, pickle.dumps(self._http_mapping), "token_cache")
+            self._http_snapshot = dict(self._http_mapping)
 
     def _application(self):
         if self._app is None:
+            self._http_mapping = self._http_cache()
             try:
                 self._app = msal.ConfidentialClientApplication(
                     self.settings.client_id,
@@ -179,6 +220,7 @@ class TokenProvider:
                     instance_discovery=False,
                     http_client=self.session,
                     token_cache=self._cache(),
+                    http_cache=self._http_mapping,
                 )
             except requests.exceptions.RequestException as error:
                 raise transport_error(self.settings.authority, error, self.settings.timeout) from error

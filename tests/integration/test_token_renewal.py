@@ -72,8 +72,12 @@ def test_a_token_cache_file_gives_later_runs_the_tokens_of_earlier_ones(tenant, 
         graph.get("policies/identitySecurityDefaultsEnforcementPolicy")
         exchange.invoke("Get-TransportConfig")
     assert len(token_requests(tenant)) == 2  # one per audience for the whole play
+    # MSAL reads the authority's OpenID configuration before its first token; kept beside the tokens, once a play.
+    assert len([entry for entry in tenant.request_log if entry["path"].endswith("/openid-configuration")]) == 1
     assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
-    assert [path.name for path in tmp_path.iterdir()] == ["tokens.json"]  # no temporary file left behind
+    assert stat.S_IMODE(os.stat(str(cache) + ".discovery").st_mode) == 0o600
+    # No temporary file left behind.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tokens.json", "tokens.json.discovery"]
 
     # A revoked cached token is renewed and the renewal kept for the next run.
     tenant.tokens.expire_all()
@@ -95,6 +99,22 @@ def test_a_token_cache_others_can_read_is_refused_before_any_token_request(tenan
         graph.get("policies/identitySecurityDefaultsEnforcementPolicy")
     assert "token_cache %s" % cache in str(caught.value) and "644" in str(caught.value)
     assert token_requests(tenant) == []
+
+
+def test_a_damaged_discovery_cache_is_an_empty_one_and_one_others_can_write_is_refused(tenant, tmp_path):
+    cache = tmp_path / "tokens.json"
+    discovery = tmp_path / "tokens.json.discovery"
+    discovery.write_bytes(b"not a pickle")
+    discovery.chmod(0o600)
+    graph, _exchange, _events = run_clients(tenant, token_cache=str(cache))
+    graph.get("policies/identitySecurityDefaultsEnforcementPolicy")  # fetched afresh, then kept
+    assert discovery.read_bytes() != b"not a pickle"
+    discovery.chmod(0o666)
+    tenant.clear_request_log()
+    graph, _exchange, _events = run_clients(tenant, token_cache=str(cache))
+    with pytest.raises(AuthenticationError, match="token_cache %s.discovery holds discovery answers" % cache):
+        graph.get("policies/identitySecurityDefaultsEnforcementPolicy")
+    assert tenant.request_log == []
 
 
 def test_tasks_of_a_play_share_the_token_cache_named_by_the_environment(run_play, tenant, tmp_path):
