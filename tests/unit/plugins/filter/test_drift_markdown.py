@@ -25,7 +25,8 @@ ENTRIES = [{"upn": "scanner@contoso.com", "state": "present", "auth": "basic"},
            {"upn": "copier@contoso.com", "state": "present", "auth": "connector", "source_ip": "203.0.113.7"}]
 
 
-def report(rows=ROWS, **options):
+def report(rows=None, **options):
+    rows = ROWS if rows is None else rows
     return drift_report(rows, tenant="contoso", mode="check", generated_at="2026-12-06T10:00:00Z", **options)
 
 
