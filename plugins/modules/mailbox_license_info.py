@@ -109,6 +109,17 @@ mailboxes:
           description: Service plan name, when known to the collection; null otherwise.
           type: str
           sample: ATP_ENTERPRISE
+unlicensed:
+  description:
+    - The mailboxes as given that cannot use SMTP AUTH, in the order given - not found, or without an enabled
+      Exchange Online mailbox plan. Empty when every mailbox is licensed.
+    - The names from O(mailboxes) for which RV(mailboxes[].licensed) is V(false), for a playbook that acts only
+      on the licensed ones without going through every entry.
+  returned: always
+  type: list
+  elements: str
+  sample: [old-copier@contoso.com]
+  version_added: 1.4.0
 retries:
   description: Requests retried because of throttling or unavailability, including throttled batch items.
   returned: always
@@ -135,7 +146,8 @@ def report(module):
                  "licensed": False, "mailbox_plans": [], "other_exchange_plans": []}
         entry.update(lookup.record)
         mailboxes.append(entry)
-    result = {"changed": False, "mailboxes": mailboxes}
+    result = {"changed": False, "mailboxes": mailboxes,
+              "unlicensed": [entry["identity"] for entry in mailboxes if not entry["licensed"]]}
     missing = [entry["identity"] for entry in mailboxes if not entry["found"]]
     if missing:
         result.update(failed=True, msg="not found in tenant %s: %s" % (tenant, ", ".join(missing)))

@@ -72,6 +72,7 @@ def test_bulk_modules_name_unknown_items_and_still_handle_the_others(run_play, t
     assert scanner["licensed"] is True and scanner["mailbox_plans"][0]["name"] == "EXCHANGE_S_STANDARD"
     assert backup["licensed"] is False and backup["found"] is True
     assert nobody["found"] is False
+    assert licences["unlicensed"] == ["backup@contoso.com", "nobody@contoso.com"]
     assert writing_requests(run.requests[2]) == []
 
 
