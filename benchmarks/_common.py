@@ -29,11 +29,13 @@ POLL_SECONDS = 0.1
 PLAYBOOK_TIMEOUT = 3600
 
 
-def start_emulator(directory: Path, *, generate: int = 0, latency_ms: int = 0, seed_path: Path | None = None):
+def start_emulator(directory: Path, *, generate: int = 0, latency_ms: int = 0, seed_path: Path | None = None,
+                   behaviour: dict | None = None):
     """Start ``python -m m365_emulator`` on free loopback ports; return ``(process, connection info)``.
 
     ``generate`` adds that many bulk mailboxes (``device00001@...``) to the first tenant of the seed, which is the
-    bundled sample unless ``seed_path`` names another one.
+    bundled sample unless ``seed_path`` names another one. ``behaviour`` sets the emulator's behaviour switches
+    (``--behaviour key=value``).
     """
     connection_file = directory / "connection.json"
     command = [sys.executable, "-m", "m365_emulator", "--https-port", "0", "--smtp-port", "0",
@@ -43,6 +45,8 @@ def start_emulator(directory: Path, *, generate: int = 0, latency_ms: int = 0, s
         command += ["--generate", str(generate)]
     if seed_path is not None:
         command += ["--seed", str(seed_path)]
+    for name, value in (behaviour or {}).items():
+        command += ["--behaviour", "%s=%s" % (name, value)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _attempt in range(int(STARTUP_TIMEOUT / POLL_SECONDS)):
         # The emulator writes the file atomically once it listens.

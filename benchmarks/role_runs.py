@@ -18,7 +18,11 @@ relay_accounts_mailboxes lists N of the generated mailboxes (spread over the ten
   switch off, legacy per-user MFA enforced, set through the emulator's control API before the run), on a fresh
   emulator each;
 * naive-N: the same apply written as a playbook of the setting modules called once per mailbox in a loop (as
-  a first attempt would be), N = 100, on a fresh emulator with the same drift.
+  a first attempt would be), N = 100, on a fresh emulator with the same drift;
+* paced-N: apply-N for N = 1,000 with the emulator rationing Exchange writes the way Exchange Online's throttling
+  policy does (behaviour switch exchange_cmdlet_budget=destructive: about 120 changing cmdlets a minute, then
+  429 with Retry-After). It takes minutes by design; it prints the role's own estimate from the start of the run,
+  the writes refused and the writes that landed, which must be one per drifting mailbox.
 
 For each case it prints the wall time of ansible-playbook, the HTTP requests the emulator logged by kind, the
 least requests the case needs (worked out below from what any client must send) and the ratio, then a table of
@@ -52,10 +56,14 @@ import _common as common  # noqa: E402
 DRIFT_SIZES = (100, 1000, 10000)
 APPLY_SIZES = (100, 1000)
 NAIVE_SIZES = (100,)
-QUICK_SIZES = {"drift": (10, 50), "apply": (10,), "naive": (10,)}
+PACED_SIZES = (1000,)
+QUICK_SIZES = {"drift": (10, 50), "apply": (10,), "naive": (10,), "paced": (10,)}
 QUICK_MAILBOXES = 2000
 # A case that runs longer than this is stopped and reported as such; the others still run.
 CASE_TIMEOUT = 600
+# 1,000 paced writes at 120 a minute take more than eight minutes on their own.
+PACED_TIMEOUT = 1200
+PACED_BUDGET = "destructive"
 
 # The collection's page and batch sizes, which the lower bounds below are counted in. They are Microsoft's limits,
 # not the collection's choices: Graph takes at most 20 requests in one $batch (WIRE.md, JSON batching) and at
@@ -173,10 +181,11 @@ def lower_bound(declared: int, tenant: dict, apply: bool) -> tuple[Counter, Coun
 class Tenant:
     """The emulator's first tenant grown to ``mailboxes`` generated mailboxes, with what the lower bounds need."""
 
-    def __init__(self, directory: Path, mailboxes: int, latency_ms: int):
+    def __init__(self, directory: Path, mailboxes: int, latency_ms: int, behaviour: dict | None = None):
         directory.mkdir(parents=True)
         self.directory = directory
-        self.process, self.info = common.start_emulator(directory, generate=mailboxes, latency_ms=latency_ms)
+        self.process, self.info = common.start_emulator(directory, generate=mailboxes, latency_ms=latency_ms,
+                                                        behaviour=behaviour)
         try:
             self.session = common.control_session(self.info)
             self.entry = self.info["tenants"][0]
@@ -224,7 +233,8 @@ class Tenant:
 
 # ---- the cases -----------------------------------------------------------------------------------------
 
-def run_case(tenant: Tenant, name: str, playbook: str, arguments: tuple, declared: int, apply: bool) -> dict:
+def run_case(tenant: Tenant, name: str, playbook: str, arguments: tuple, declared: int, apply: bool,
+             timeout: int = CASE_TIMEOUT) -> dict:
     mailboxes = tenant.declared(declared)
     if apply:
         tenant.make_drift(mailboxes)
@@ -234,16 +244,29 @@ def run_case(tenant: Tenant, name: str, playbook: str, arguments: tuple, declare
     result = {"name": name, "declared": declared, "apply": apply, "tenant": dict(tenant.figures)}
     try:
         seconds, completed = common.run_playbook(
-            workdir, inventory, playbook, *arguments, timeout=CASE_TIMEOUT,
+            workdir, inventory, playbook, *arguments, timeout=timeout,
             environment={"M365_TOKEN_CACHE": str(workdir / "token-cache.json")})
     except subprocess.TimeoutExpired:
-        result.update(seconds=None, exit_code=None, output="stopped after %d s" % CASE_TIMEOUT)
+        result.update(seconds=None, exit_code=None, output="stopped after %d s" % timeout, estimate=None)
     else:
         result.update(seconds=seconds, exit_code=completed.returncode,
-                      output="" if completed.returncode == 0 else (completed.stdout[-3000:] + completed.stderr[-2000:]))
-    result["trips"], result["items"] = count(common.request_log(tenant.session, tenant.info))
+                      output="" if completed.returncode == 0 else (completed.stdout[-3000:] + completed.stderr[-2000:]),
+                      estimate=estimate(completed.stdout))
+    entries = common.request_log(tenant.session, tenant.info)
+    result["trips"], result["items"] = count(entries)
+    writes = [entry for entry in common.round_trips(entries) if kind(entry) == "exchange write"]
+    result["writes"] = {"refused": sum(1 for entry in writes if entry["status"] == 429),
+                        "landed": sum(1 for entry in writes if entry.get("wrote"))}
     result["bound"], result["bound_items"] = lower_bound(declared, tenant.figures, apply)
     return result
+
+
+def estimate(output: str) -> str | None:
+    """What the role said up front about how long the Exchange changes take, from ansible-playbook's output."""
+    for line in output.splitlines():
+        if "Exchange Online changes" in line and "minutes" in line:
+            return " ".join(line.split(": ", 1)[-1].split()).strip('"')
+    return None
 
 
 def ratio(actual: int, bound: int, digits: int = 2) -> str:
@@ -268,6 +291,11 @@ def show(result: dict) -> None:
     for name in ("read", "write"):
         actual, least = result["items"][name], result["bound_items"][name]
         print("    %-22s %8d %12d %7s" % ("$batch items, " + name, actual, least, ratio(actual, least)))
+    if result["name"].startswith("paced"):
+        print("    the role said up front: %s" % (result["estimate"] or "(nothing)"))
+        print("    exchange writes refused with 429: %d; landed: %d for %d drifting mailboxes (%s)"
+              % (result["writes"]["refused"], result["writes"]["landed"], result["declared"],
+                 "each once" if result["writes"]["landed"] == result["declared"] else "NOT each once"))
 
 
 def summary(results: dict) -> None:
@@ -286,7 +314,7 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
         return result is not None and result["seconds"] is not None and result["exit_code"] == 0
 
     for result in results.values():
-        if result["name"].startswith("naive"):
+        if result["name"].startswith(("naive", "paced")):
             continue
         total, least = sum(result["trips"].values()), sum(result["bound"].values())
         rows.append(("%s: requests <= %.1f x lower bound" % (result["name"], TARGET_RATIO),
@@ -312,8 +340,9 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
 
 def plan(options) -> list[tuple[str, int]]:
     """The (kind, N) cases to run, in order, after --quick and --cases."""
-    sizes = QUICK_SIZES if options.quick else {"drift": DRIFT_SIZES, "apply": APPLY_SIZES, "naive": NAIVE_SIZES}
-    every = [(kind_, size) for kind_ in ("drift", "apply", "naive") for size in sizes[kind_]]
+    sizes = QUICK_SIZES if options.quick else {"drift": DRIFT_SIZES, "apply": APPLY_SIZES, "naive": NAIVE_SIZES,
+                                               "paced": PACED_SIZES}
+    every = [(kind_, size) for kind_ in ("drift", "apply", "naive", "paced") for size in sizes[kind_]]
     if not options.cases:
         return every
     chosen = []
@@ -326,7 +355,7 @@ def plan(options) -> list[tuple[str, int]]:
         elif "-" in word and word.split("-", 1)[0] in sizes and word.split("-", 1)[1].isdigit():
             chosen.append((word.split("-", 1)[0], int(word.split("-", 1)[1])))
         else:
-            raise SystemExit("--cases: unknown case %r (drift, apply, naive, or one like drift-1000)" % word)
+            raise SystemExit("--cases: unknown case %r (drift, apply, naive, paced, or one like drift-1000)" % word)
     return list(dict.fromkeys(chosen))
 
 
@@ -336,7 +365,7 @@ def main() -> int:
                         help="generated mailboxes in the tenant (default 20000; 2000 with --quick)")
     parser.add_argument("--latency-ms", type=int, default=50, help="added round-trip time per request (default 50)")
     parser.add_argument("--cases", nargs="+", default=[],
-                        help="run only these: drift, apply, naive, or sizes like drift-1000 apply-100")
+                        help="run only these: drift, apply, naive, paced, or sizes like drift-1000 apply-100")
     parser.add_argument("--quick", action="store_true", help="a smoke run: a small tenant and small lists")
     options = parser.parse_args()
     mailboxes = options.mailboxes or (QUICK_MAILBOXES if options.quick else 20000)
@@ -360,13 +389,17 @@ def main() -> int:
                         shared = Tenant(directory / "drift", mailboxes, options.latency_ms)
                     tenant = shared
                 else:
-                    tenant = Tenant(directory / ("%02d-%s" % (number, case)), mailboxes, options.latency_ms)
+                    tenant = Tenant(directory / ("%02d-%s" % (number, case)), mailboxes, options.latency_ms,
+                                    {"exchange_cmdlet_budget": PACED_BUDGET} if kind_ == "paced" else None)
                 try:
                     if kind_ == "drift":
                         result = run_case(tenant, case, "m365ops.smtp_auth.drift_report", ("--check", "--diff"),
                                           size, apply=False)
                     elif kind_ == "apply":
                         result = run_case(tenant, case, "m365ops.smtp_auth.enable", (), size, apply=True)
+                    elif kind_ == "paced":
+                        result = run_case(tenant, case, "m365ops.smtp_auth.enable", (), size, apply=True,
+                                          timeout=PACED_TIMEOUT)
                     else:
                         playbook = tenant.directory / "naive.yml"
                         playbook.write_text(yaml.safe_dump(NAIVE_PLAYBOOK, sort_keys=False))
