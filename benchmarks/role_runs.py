@@ -292,7 +292,7 @@ def show(result: dict) -> None:
         actual, least = result["items"][name], result["bound_items"][name]
         print("    %-22s %8d %12d %7s" % ("$batch items, " + name, actual, least, ratio(actual, least)))
     if result["name"].startswith("paced"):
-        print("    the role said up front: %s" % (result["estimate"] or "(nothing)"))
+        print("    the role said up front: %s" % (result["estimate"] or "nothing (it speaks up above 120 Exchange changes)"))
         print("    exchange writes refused with 429: %d; landed: %d for %d drifting mailboxes (%s)"
               % (result["writes"]["refused"], result["writes"]["landed"], result["declared"],
                  "each once" if result["writes"]["landed"] == result["declared"] else "NOT each once"))
