@@ -10,7 +10,7 @@ name: relay_tenant
 short_description: Check a tenant's relay mailbox declaration and plan its steps, in one pass
 version_added: 1.4.0
 description:
-  - What the C(relay_accounts) role does with a tenant's declaration before the first request, in one call:
+  - What the C(relay_accounts) role does with a tenant's declaration before the first request, in one call -
     the entries normalised and checked by P(m365ops.smtp_auth.relay_mailboxes#filter), the relay app and the
     inbound connector checked against them (P(m365ops.smtp_auth.relay_connector_problems#filter)), and the plan
     of P(m365ops.smtp_auth.relay_plan#filter).
@@ -39,7 +39,8 @@ options:
         C(app_id) and optional C(object_id), both GUIDs. Required when an entry uses C(oauth).
     type: raw
   connector:
-    description: The tenant's inbound connector (C(relay_accounts_connector)); see P(m365ops.smtp_auth.relay_plan#filter).
+    description:
+      - The tenant's inbound connector (C(relay_accounts_connector)); see P(m365ops.smtp_auth.relay_plan#filter).
     type: raw
   plan:
     description:
