@@ -222,6 +222,17 @@ def test_short_lived_tokens_expire(emulator, http, get_token):
     assert "expired" in response.json()["error"]["message"]
 
 
+def test_a_token_already_checked_still_expires(emulator, http, get_token):
+    # The signature of a token is checked once and remembered; its lifetime must still be checked on every use.
+    http.post(f"{emulator.base_url}/_emulator/tokens/expire", json={"after_seconds": 2})
+    token = get_token("graph")
+    assert http.get(emulator.base_url + SECURITY_DEFAULTS, headers=bearer(token)).status_code == 200
+    time.sleep(max(_claims(token)["exp"] - time.time(), 0) + 0.2)
+    response = http.get(emulator.base_url + SECURITY_DEFAULTS, headers=bearer(token))
+    assert response.status_code == 401
+    assert "expired" in response.json()["error"]["message"]
+
+
 def test_expire_now_invalidates_issued_tokens_only(emulator, http, get_token):
     old = get_token("graph")
     assert http.get(emulator.base_url + SECURITY_DEFAULTS, headers=bearer(old)).status_code == 200

@@ -81,7 +81,7 @@ _value:
       type: dict
 """
 
-import re
+import inspect
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
@@ -90,14 +90,15 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_connector_problems import relay_connector_problems
 from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_mailboxes import relay_mailboxes
 from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_plan import relay_plan
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._relay_app import is_guid
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 EMPTY = ("relay_accounts_mailboxes is empty: no relay mailbox is declared. Declare them, or set "
          "relay_accounts_allow_empty to true if this tenant must have none.")
 
 
-PLAN_SWITCHES = ("check_license", "disable_security_defaults", "enable_org_smtp_auth", "enable_mailbox_smtp_auth",
-                 "disable_per_user_mfa", "exclusive", "basic_auth_policy", "check_permissions")
+# relay_plan's own switches; the relay app and the connector are passed on from relay_tenant's options.
+PLAN_SWITCHES = tuple(name for name in list(inspect.signature(relay_plan).parameters)[1:]
+                      if name not in ("oauth_app_id", "connector"))
 # The names an inventory author knows (those of YAML), not Python's.
 TYPE_NAMES = ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (list, "list"), (tuple, "list"))
 
@@ -122,10 +123,10 @@ def app_problems(entries, app):
     if _blank(app_id):
         return ["relay_accounts_oauth_app.app_id is not set: the oauth mailboxes (%s) need the application (client) "
                 "id of the app their devices sign in with" % ", ".join(oauth)]
-    if not GUID.match(str(app_id)):
+    if not is_guid(str(app_id)):
         return ["relay_accounts_oauth_app.app_id must be an application (client) id (a GUID), got %s" % app_id]
     object_id = app.get("object_id")
-    if not _blank(object_id) and not GUID.match(str(object_id)):
+    if not _blank(object_id) and not is_guid(str(object_id)):
         return ["relay_accounts_oauth_app.object_id must be the object id (a GUID) of the app's enterprise "
                 "application, got %s" % object_id]
     return []
