@@ -138,6 +138,12 @@ DEFAULT_BEHAVIOUR = {
     # [cmdlets, seconds]), "cmdlets" (every cmdlet, exchange_cmdlets_budget) or "both". A cmdlet past the budget
     # is not run: 429 with Retry-After.
     "exchange_cmdlet_budget": "off",
+    # The admin API's JSON batch (POST /adminapi/beta/{tenant}/$batch, items that are InvokeCommand POSTs): used
+    # in production by CIPP in chunks of 10, absent from Microsoft's module and its documentation. False answers
+    # 404, as a service without it would; exchange_batch_limit is the most items one batch may carry (the real
+    # limit is not published).
+    "exchange_batch": True,
+    "exchange_batch_limit": 10,
     "exchange_destructive_budget": [120, 60],
     "exchange_cmdlets_budget": [25, 5],
 }

@@ -573,3 +573,69 @@ def test_the_budget_is_a_sliding_window_per_app():
     assert budget.admit({"exchange_cmdlet_budget": "off"}, "t", "a", "Set-User") is None
     with pytest.raises(ValueError):
         budget.admit({"exchange_cmdlet_budget": "sometimes"}, "t", "a", "Set-User")
+
+
+# -- JSON batch -----------------------------------------------------------------------------------------------
+
+def batch(emulator: Emulator, http, token: str, items: list[dict[str, Any]], tenant: str = "contoso.com"):
+    return http.post(f"{emulator.base_url}/adminapi/beta/{tenant}/$batch", json={"requests": items},
+                     headers=bearer(token), timeout=30)
+
+
+def item(emulator: Emulator, item_id: str, cmdlet: str, parameters: dict[str, Any], tenant: str = "contoso.com",
+         url: str | None = None) -> dict[str, Any]:
+    return {"id": item_id, "method": "POST",
+            "url": url or f"{emulator.base_url}/adminapi/beta/{tenant}/InvokeCommand",
+            "headers": {"X-CmdletName": cmdlet, "Content-Type": "application/json"},
+            "body": {"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}}}
+
+
+def test_a_batch_answers_each_cmdlet_as_invoke_command_would_matched_by_id(emulator, http, token):
+    reply = batch(emulator, http, token, [
+        item(emulator, "a", "Set-CASMailbox", {"Identity": "scanner@contoso.com",
+                                               "SmtpClientAuthenticationDisabled": False}),
+        item(emulator, "b", "Get-CASMailbox", {"Identity": "ghost@contoso.com"}),
+        item(emulator, "c", "Get-CASMailbox", {"Identity": "printer@contoso.com"}, url="InvokeCommand"),
+    ])
+    assert reply.status_code == 200, reply.text
+    answers = {answer["id"]: answer for answer in reply.json()["responses"]}
+    assert answers["a"]["status"] == 200 and answers["a"]["body"]["value"] == []
+    assert answers["b"]["status"] == 404
+    assert "ManagementObjectNotFoundException" in answers["b"]["body"]["error"]["details"][0]["message"]
+    assert answers["c"]["body"]["value"][0]["PrimarySmtpAddress"] == "printer@contoso.com"
+    assert user(emulator, "scanner@contoso.com").smtp_client_authentication_disabled is False
+    logged = emulator.request_log
+    outer = next(entry for entry in logged if entry["path"].endswith("/$batch"))
+    assert outer["wrote"] is True
+    assert sorted(entry["cmdlet"] for entry in logged if entry["batch"] == outer["seq"]) == \
+        ["Get-CASMailbox", "Get-CASMailbox", "Set-CASMailbox"]
+
+
+def test_a_batch_is_refused_whole_when_too_large_or_malformed(emulator, http, token):
+    too_many = [item(emulator, str(number), "Get-CASMailbox", {"Identity": "scanner"}) for number in range(11)]
+    assert batch(emulator, http, token, too_many).status_code == 400
+    assert batch(emulator, http, token, []).status_code == 400
+    twice = [item(emulator, "x", "Get-CASMailbox", {"Identity": "scanner"})] * 2
+    assert batch(emulator, http, token, twice).status_code == 400
+    reply = batch(emulator, http, token, [dict(item(emulator, "g", "Get-CASMailbox", {}), method="GET")])
+    assert reply.json()["responses"][0]["status"] == 400
+
+
+def test_batch_items_meet_the_cmdlet_budget_one_by_one(emulator, http, token):
+    emulator.store.behaviour.update(exchange_cmdlet_budget="destructive", exchange_destructive_budget=[2, 30])
+    items = [item(emulator, upn, "Set-CASMailbox", {"Identity": upn, "SmtpClientAuthenticationDisabled": False})
+             for upn in ("scanner@contoso.com", "printer@contoso.com", "alerts@contoso.com")]
+    answers = sorted(batch(emulator, http, token, items).json()["responses"], key=lambda answer: answer["status"])
+    assert [answer["status"] for answer in answers] == [200, 200, 429]
+    assert int(answers[2]["headers"]["Retry-After"]) >= 1
+
+
+def test_without_the_batch_switch_the_endpoint_is_not_there(emulator, http, token):
+    emulator.store.behaviour["exchange_batch"] = False
+    reply = batch(emulator, http, token, [item(emulator, "a", "Get-CASMailbox", {"Identity": "scanner"})])
+    assert reply.status_code == 404
+
+
+def test_a_batch_needs_the_same_permission_as_invoke_command(emulator, http, get_token):
+    reply = batch(emulator, http, get_token("graph"), [item(emulator, "a", "Get-CASMailbox", {"Identity": "scanner"})])
+    assert reply.status_code == 401

@@ -13,28 +13,16 @@ the parsers turn them into the collection's words. Internal to this collection.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import NotFoundError
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import CmdletCall as Command
 
 SWITCH_PREFIX = "AllowBasicAuth"
 SMTP_SWITCH = "AllowBasicAuthSmtp"
 
 # An RDN value ends at the first comma that is not escaped with a backslash.
 _FIRST_RDN = re.compile(r"^\s*CN=((?:\\.|[^,\\])*),", re.IGNORECASE)
-
-
-@dataclass
-class Command:
-    """One cmdlet with its parameters; ``identity`` is what a not-found error names."""
-
-    cmdlet: str
-    parameters: dict = field(default_factory=dict)
-    identity: str | None = None
-
-    def run(self, exchange):
-        return exchange.invoke(self.cmdlet, self.parameters, identity=self.identity)
 
 
 # ---- names ------------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import dataclass, field
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transport as transport
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._batching import BatchRunner, map_concurrently
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     AuthenticationError,
     ExchangeCommandError,
@@ -39,6 +41,16 @@ EXCHANGE_PERMISSION = ("the Office 365 Exchange Online application permission Ex
 # page, or with no link, it means the result really was cut short.
 MORE_RESULTS_WARNING = ("There are more results available than are currently displayed. To view them, "
                         "increase the value for the ResultSize parameter.")
+# The admin API also takes OData JSON batches at {exchange}/adminapi/beta/{tenant}/$batch. Microsoft's module
+# does not use them, but CIPP sends its bulk cmdlets that way in production (its New-ExoBulkRequest): chunks of
+# 10, each item {"id", "method": "POST", "url": the full InvokeCommand URL, "headers", "body": the CmdletInput},
+# the reply {"responses": [{"id", "body": what InvokeCommand answers}]} matched by id. The service's own limit per
+# batch is not published; 10 is what that caller sends. A service that does not answer $batch that way is found
+# out at the first chunk, and from then on cmdlets go one by one.
+BATCH_SIZE = 10
+# An outer reply with one of these statuses means the endpoint is missing or refused the batch as such, not that a
+# cmdlet failed: the cmdlets are then sent one by one. 401/403 and throttling are answered as for InvokeCommand.
+BATCH_MISSING_STATUSES = frozenset((400, 404, 405, 406, 415, 501))
 NOT_FOUND_EXCEPTIONS = frozenset((
     "ManagementObjectNotFoundException",
     "ManagementObjectNotFoundInOrgException",
@@ -76,13 +88,13 @@ class WritePacer:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self):
-        """Block until this write may go; returns the seconds waited."""
+    def wait(self, writes=1):
+        """Block until ``writes`` writes (a batch of them) may go; returns the seconds waited."""
         with self._lock:
             now = self.clock()
             slot = max(now, self._next)
             if self.paced:
-                self._next = slot + self.interval
+                self._next = slot + self.interval * writes
         if slot > now:
             self.sleep(slot - now)
         return slot - now
@@ -99,6 +111,41 @@ def strip_annotations(record):
     return {key: value for key, value in record.items() if "@" not in key}
 
 
+@dataclass
+class CmdletCall:
+    """One cmdlet with its parameters; ``identity`` is what a not-found error names."""
+
+    cmdlet: str
+    parameters: dict = field(default_factory=dict)
+    identity: str | None = None
+
+    def run(self, exchange):
+        return exchange.invoke(self.cmdlet, self.parameters, identity=self.identity)
+
+
+@dataclass
+class CmdletResult:
+    """What one cmdlet of a bulk run returned: its objects, or the error about that object (not found, refused
+    by the cmdlet, a read cut short). Errors about the run itself (permission, throttling, transport) are raised."""
+
+    records: list = field(default_factory=list)
+    error: M365Error | None = None
+
+
+ITEM_ERRORS = (ExchangeCommandError, TruncatedResultError)
+
+
+class BatchUnavailable(Exception):
+    """The service does not answer the admin API's $batch; the cmdlets may be sent one by one instead."""
+
+
+def _header(headers, name):
+    for key, value in (headers or {}).items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
 class ExchangeClient:
     def __init__(self, session, tokens, settings, events=None):
         self.session = session
@@ -106,6 +153,10 @@ class ExchangeClient:
         self.settings = settings
         self.scope = settings.endpoints.exchange_scope
         self.url = "%s/adminapi/beta/%s/InvokeCommand" % (settings.exchange_base, settings.tenant_id)
+        self.batch_url = "%s/adminapi/beta/%s/$batch" % (settings.exchange_base, settings.tenant_id)
+        # Whether the service answers $batch: None until the first chunk tells.
+        self.batches = None
+        self.runner = BatchRunner("Exchange $batch", BATCH_SIZE, settings, tokens, self.scope, events=events)
         self.events = events
         # Cmdlets in flight at once when a module reads or writes mailboxes one by one.
         self.concurrency = settings.concurrency
@@ -137,13 +188,14 @@ class ExchangeClient:
         if unlimited:
             parameters["ResultSize"] = "Unlimited"
         body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}}
-        is_read = cmdlet.lower().startswith("get-")
         identity = identity or parameters.get("Identity")
+        return self._collect(cmdlet, self._post(cmdlet, self.url, body, identity), body, identity)
 
+    def _collect(self, cmdlet, reply, body, identity):
+        """The objects of ``reply`` and of every page after it."""
+        is_read = not is_write(cmdlet)
         records = []
-        url = self.url
         for _page_number in range(MAX_PAGES):
-            reply = self._post(cmdlet, url, body, identity)
             next_link = reply.get("@odata.nextLink")
             warnings = [text for text in (reply.get("@adminapi.warnings") or [])
                         if text and not (next_link and text.strip() == MORE_RESULTS_WARNING)]
@@ -159,10 +211,100 @@ class ExchangeClient:
                 records.extend(strip_annotations(item) for item in value if isinstance(item, dict))
             elif isinstance(value, dict):
                 records.append(strip_annotations(value))
-            url = next_link
-            if not url:
+            if not next_link:
                 return records
+            reply = self._post(cmdlet, next_link, body, identity)
         raise M365Error("%s kept returning pages after %s pages" % (cmdlet, MAX_PAGES))
+
+    # ---- many cmdlets at once ----------------------------------------------------------------------
+
+    def invoke_many(self, calls, fallback=True):
+        """Run every CmdletCall and return a CmdletResult for each, in order: through $batch, a few chunks in
+        flight, when the service answers it, else one by one (a few in flight). With ``fallback`` false a service
+        without $batch raises BatchUnavailable instead, so that a caller can choose another way to read."""
+        calls = list(calls)
+        if len(calls) > 1 and self.batches is not False:
+            try:
+                return self._invoke_batched(calls)
+            except BatchUnavailable:
+                if not fallback:
+                    raise
+        return map_concurrently(calls, self._invoke_one, self.concurrency)
+
+    def _invoke_one(self, call):
+        try:
+            return CmdletResult(self.invoke(call.cmdlet, call.parameters, identity=call.identity))
+        except ITEM_ERRORS as error:
+            return CmdletResult(error=error)
+
+    def _invoke_batched(self, calls):
+        writing = any(is_write(call.cmdlet) for call in calls)
+        return self.runner.run(
+            len(calls),
+            send=lambda indexes: self._post_batch(calls, indexes),
+            settle=lambda index, status, headers, body, error: self._settle(calls[index], status, headers, body,
+                                                                            error),
+            describe=lambda index: ("POST", "%s:%s" % (self.batch_url, calls[index].cmdlet)),
+            concurrency=self.concurrency,
+            first_alone=self.batches is None,
+            throttled=self.pacer.throttled if writing else None)
+
+    def _batch_item(self, index, call):
+        headers = self._headers(call.cmdlet)
+        headers["Content-Type"] = "application/json"
+        return {"id": str(index), "method": "POST", "url": self.url, "headers": headers,
+                "body": {"CmdletInput": {"CmdletName": call.cmdlet, "Parameters": dict(call.parameters or {})}}}
+
+    def _post_batch(self, calls, indexes):
+        writes = [calls[index].cmdlet for index in indexes if is_write(calls[index].cmdlet)]
+        if writes:
+            self.pacer.wait(len(writes))
+        # A 429 on the batch itself paces the client's writes as a throttled single write does.
+        self._sending.cmdlet = writes[0] if writes else None
+        headers = {"Accept": "application/json", "X-AnchorMailbox": ANCHOR_MAILBOX % self.settings.tenant_id,
+                   "Prefer": "odata.maxpagesize=%d" % PAGE_SIZE}
+        payload = {"requests": [self._batch_item(index, calls[index]) for index in indexes]}
+        try:
+            response = transport.send_with_token(self.session, self.tokens, self.scope, "POST", self.batch_url,
+                                                 headers=headers, events=self.events, json=payload)
+        finally:
+            self._sending.cmdlet = None
+        decoded = parse_json_body(response.text)
+        items = decoded.get("responses") if isinstance(decoded, dict) else None
+        if response.status_code < 300 and isinstance(items, list):
+            self.batches = True
+            return {str(item.get("id")): item for item in items if isinstance(item, dict)}
+        if self.batches is None and (response.status_code < 300 or response.status_code in BATCH_MISSING_STATUSES):
+            self.batches = False
+            if self.events is not None:
+                self.events.record("POST", self.batch_url, status=response.status_code,
+                                   reason="the admin API did not answer $batch; cmdlets are sent one by one")
+            raise BatchUnavailable()
+        raise self._error("$batch of %s" % ", ".join(sorted(set(calls[index].cmdlet for index in indexes))),
+                          response.status_code, response.headers, response.text, decoded, None)
+
+    def _settle(self, call, status, headers, body, error):
+        """The CmdletResult of one item; an error about the run itself is raised, as for a single cmdlet."""
+        if error is None and status >= 400:
+            decoded = body if isinstance(body, dict) else parse_json_body(body) if isinstance(body, str) else None
+            text = body if isinstance(body, str) else ""
+            error = self._error(call.cmdlet, status, headers, text, decoded,
+                                call.identity or (call.parameters or {}).get("Identity"))
+        if error is None:
+            if body is None:
+                return CmdletResult()
+            if not isinstance(body, dict):
+                error = M365Error("%s in tenant %s: HTTP %s with a body that is not JSON"
+                                  % (call.cmdlet, self.settings.tenant_id, status), status=status)
+            else:
+                request = {"CmdletInput": {"CmdletName": call.cmdlet, "Parameters": dict(call.parameters or {})}}
+                try:
+                    return CmdletResult(self._collect(call.cmdlet, body, request, call.identity))
+                except ITEM_ERRORS as item_error:
+                    error = item_error
+        if isinstance(error, ITEM_ERRORS):
+            return CmdletResult(error=error)
+        raise error
 
     def _heard_retry(self, event):
         cmdlet = getattr(self._sending, "cmdlet", None)
@@ -186,15 +328,14 @@ class ExchangeClient:
                                 % (cmdlet, self.settings.tenant_id, response.status_code),
                                 status=response.status_code)
             return decoded
-        raise self._error(cmdlet, response, decoded, identity)
+        raise self._error(cmdlet, response.status_code, response.headers, response.text, decoded, identity)
 
-    def _error(self, cmdlet, response, decoded, identity):
-        status = response.status_code
+    def _error(self, cmdlet, status, headers, text_body, decoded, identity):
         tenant = self.settings.tenant_id
-        request_id = response.headers.get("request-id") or response.headers.get("client-request-id")
+        request_id = _header(headers, "request-id") or _header(headers, "client-request-id")
         error = decoded.get("error") if isinstance(decoded, dict) else None
         error = error if isinstance(error, dict) else {}
-        outer = error.get("message") or plain_text(response.text) or "HTTP %s" % status
+        outer = error.get("message") or plain_text(text_body) or "HTTP %s" % status
         details = error.get("details") or []
         detail = details[0].get("message") if details and isinstance(details[0], dict) else None
         error_id, exception_type, text = split_exchange_detail(detail or outer)
@@ -214,7 +355,7 @@ class ExchangeClient:
                                          operation=cmdlet)
         if status in transport.THROTTLING_STATUSES:
             return retries_exhausted("Exchange Online", "%s in tenant %s" % (cmdlet, tenant), status, text or outer,
-                                     code=code, request_id=request_id, retry_after=response.headers.get("Retry-After"))
+                                     code=code, request_id=request_id, retry_after=_header(headers, "Retry-After"))
         if status == 400 and "pagination" in (outer + " " + (text or "")).lower():
             return TruncatedResultError(
                 "%s in tenant %s could not fetch its next page (%s); the result would be incomplete, so "

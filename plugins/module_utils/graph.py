@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transport as transport
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._batching import BatchRunner, retry_after_seconds
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     AuthenticationError,
     M365Error,
@@ -76,16 +76,6 @@ def graph_error(status, body, operation, permission=None, identity=None, tenant=
                      status=status, code=code, request_id=request_id)
 
 
-def _retry_after_seconds(headers, default):
-    for name, value in (headers or {}).items():
-        if name.lower() == "retry-after":
-            try:
-                return max(float(value), 0.0)
-            except (TypeError, ValueError):
-                return default
-    return default
-
-
 class GraphClient:
     def __init__(self, session, tokens, settings, events=None, sleep=None, batch_concurrency=None):
         self.session = session
@@ -97,6 +87,8 @@ class GraphClient:
         self.sleep = sleep or transport.sleep
         # $batch requests in flight at once: the connection option unless a caller says otherwise.
         self.batch_concurrency = batch_concurrency or settings.concurrency
+        self.runner = BatchRunner("Graph $batch", BATCH_SIZE, settings, tokens, self.scope, events=events,
+                                  sleep=self.sleep)
 
     def _headers(self):
         return {"Accept": "application/json"}
@@ -148,75 +140,17 @@ class GraphClient:
         requests = list(requests)
         if not requests:
             return []
-        chunks = [list(range(start, min(start + BATCH_SIZE, len(requests))))
-                  for start in range(0, len(requests), BATCH_SIZE)]
-        results = [None] * len(requests)
-        workers = max(1, min(self.batch_concurrency, len(chunks)))
-        if workers == 1:
-            for chunk in chunks:
-                self._run_chunk(requests, chunk, results, version)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(self._run_chunk, requests, chunk, results, version) for chunk in chunks]
-                for future in futures:
-                    future.result()  # re-raises a chunk's error (401, transport) in the caller
-        return results
+        return self.runner.run(
+            len(requests),
+            send=lambda indexes: self._post_batch(requests, indexes, version),
+            settle=lambda index, status, headers, body, error: self._result(requests[index], status, headers, body,
+                                                                            error),
+            describe=lambda index: (requests[index].method, "$batch:" + requests[index].url),
+            concurrency=self.batch_concurrency)
 
-    def _run_chunk(self, requests, indexes, results, version):
-        pending = list(indexes)
-        renewed = False
-        for attempt in range(self.settings.max_retries + 1):
-            token = self.tokens.token(self.scope)  # what the post below carries (the cache answers it)
-            replies = self._post_batch(requests, pending, version)
-            throttled = []
-            refused = []
-            for index in pending:
-                reply = replies.get(str(index))
-                if reply is None:
-                    results[index] = BatchResult(
-                        status=0, error=M365Error("Graph $batch reply had no response for request %s (%s)"
-                                                  % (index, requests[index].operation or requests[index].url)))
-                    continue
-                status = int(reply.get("status") or 0)
-                headers = reply.get("headers") or {}
-                body = reply.get("body")
-                if status == 401 and not renewed:
-                    # Graph checks the token of each item: a token that stopped working mid-run is refused item
-                    # by item inside a 200 $batch, so those items get one more try with a new token.
-                    refused.append(index)
-                    continue
-                if status in transport.THROTTLING_STATUSES and attempt < self.settings.max_retries:
-                    throttled.append((index, status,
-                                      _retry_after_seconds(headers, transport.BACKOFF_FACTOR * 2 ** attempt)))
-                    continue
-                results[index] = self._result(requests[index], status, headers, body)
-            if refused:
-                renewed = True
-                if self.events is not None:
-                    self.events.record("POST", "$batch", status=401,
-                                       reason="token refused; %d item(s) retried once with a new token" % len(refused))
-                self.tokens.token(self.scope, refused=token)
-                if not throttled:
-                    pending = refused
-                    continue
-            if not throttled:
-                return
-            wait = max(seconds for _index, _status, seconds in throttled)
-            if wait > self.settings.max_retry_wait:
-                # Same rule as a single request: a wait beyond max_retry_wait fails the items, it is not shortened.
-                for index, status, seconds in throttled:
-                    refused = transport.RetryWaitRefused(requests[index].method, "$batch:" + requests[index].url,
-                                                         status, seconds, self.settings.max_retry_wait)
-                    results[index] = BatchResult(status=status, error=transport.refused_wait_error(refused))
-                return
-            for index, status, _seconds in throttled:
-                if self.events is not None:
-                    self.events.record(requests[index].method, "$batch:" + requests[index].url, status=status,
-                                       wait=wait, reason="batch item throttled")
-            self.sleep(wait)
-            pending = refused + [index for index, _status, _seconds in throttled]
-
-    def _result(self, request, status, headers, body):
+    def _result(self, request, status, headers, body, error=None):
+        if error is not None:
+            return BatchResult(status=status, error=error)
         if isinstance(body, str):  # some items carry base64 or plain text bodies
             body = parse_json_body(body) or {"text": body}
         if status >= 400:
@@ -224,7 +158,7 @@ class GraphClient:
             error = graph_error(status, body, request.operation or "%s %s" % (request.method, request.url),
                                 permission=request.permission, identity=request.identity,
                                 tenant=self.settings.tenant_id, request_id=request_id,
-                                retry_after=_retry_after_seconds(headers, None))
+                                retry_after=retry_after_seconds(headers, None))
             return BatchResult(status=status, body=body, headers=headers, error=error)
         return BatchResult(status=status, body=body, headers=headers)
 

@@ -136,7 +136,6 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import 
     item_result,
     unique,
 )
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeCommandError
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
 SWITCH = "SmtpClientAuthenticationDisabled"
@@ -167,17 +166,13 @@ def plan(module, identities, desired, exclusive):
 
 
 def apply(module, results):
-    """Write the drifting mailboxes (a few at a time) and record each outcome on its result."""
+    """Write the drifting mailboxes (in batches where the service takes them) and record each outcome on its result."""
     exchange = module.exchange
     pending = [item for item in results if item["changed"]]
-
-    def write(item):
-        try:
-            services.write_mailbox_smtp_auth(exchange, item["identity"], item["after"])
-        except ExchangeCommandError as error:
+    errors = services.write_mailbox_smtp_auth(exchange, [(item["identity"], item["after"]) for item in pending])
+    for item, error in zip(pending, errors):
+        if error is not None:
             refuse(module, item, error)
-
-    services.map_concurrently(pending, write, exchange.concurrency)
     cleared = [item for item in pending if item["after"] == "inherit" and not item["failed"]]
     if cleared:
         # Clearing with JSON null is not confirmed against the live service: believe the tenant, not the 200.

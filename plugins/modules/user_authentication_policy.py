@@ -123,9 +123,7 @@ error:
 """
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth_policies as auth_policies
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._compare import bulk_result, item_result, unique
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeCommandError
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
 
@@ -166,13 +164,11 @@ def apply(module, results):
     exchange = module.exchange
     pending = [item for item in results if item["changed"]]
 
-    def write(item):
-        try:
-            auth_policies.set_user_policy_command(item["identity"], item["after"]).run(exchange)
-        except ExchangeCommandError as error:
-            item.update(changed=False, failed=True, after=item["before"], msg=str(error))
-
-    services.map_concurrently(pending, write, exchange.concurrency)
+    outcomes = exchange.invoke_many([auth_policies.set_user_policy_command(item["identity"], item["after"])
+                                     for item in pending])
+    for item, outcome in zip(pending, outcomes):
+        if outcome.error is not None:
+            item.update(changed=False, failed=True, after=item["before"], msg=str(outcome.error))
     cleared = [item for item in pending if item["after"] is None and not item["failed"]]
     # Clearing with JSON null is not confirmed against the live service: believe the tenant, not the 200.
     for item, lookup in zip(cleared, auth_policies.read_users(exchange, [item["identity"] for item in cleared])):

@@ -2,8 +2,12 @@
 
 The REST transport behind ExchangeOnlineManagement v3 is undocumented; the shapes here follow what production
 callers of it parse (see docs/architecture.md). Facts that are not confirmed live are behaviour switches in
-``TenantStore.behaviour``: ``set_response``, ``null_clears_mailbox_switch``, ``exchange_paging`` and
-``exchange_page_size``.
+``TenantStore.behaviour``: ``set_response``, ``null_clears_mailbox_switch``, ``exchange_paging``,
+``exchange_page_size``, ``exchange_batch`` and ``exchange_batch_limit``.
+
+``POST /adminapi/beta/{tenant}/$batch`` takes ``{"requests": [{"id", "method": "POST", "url": the InvokeCommand
+URL (absolute, or relative to the tenant's root), "headers", "body": the CmdletInput}]}`` and answers
+``{"responses": [{"id", "status", "headers", "body"}]}``, each body what InvokeCommand would have answered.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import re
 from typing import Any
 
-from ..core import HttpError, Request, Response, Service
+from ..core import HttpError, Request, Response, Service, batching, plain_error
 from ..identity import Claims, authorize, bearer_challenge
 from ..state import Tenant
 from .budget import CmdletBudget
@@ -118,7 +122,8 @@ class ExchangeService(Service):
                 return None
         return None
 
-    def invoke(self, request: Request, tenant_ref: str) -> Response:
+    def admitted(self, request: Request, tenant_ref: str) -> tuple[Claims, Tenant] | Response:
+        """The caller's claims and tenant, or the 401/403 the admin API answers a caller it does not admit."""
         claims = authorize(self.emulator, request, "exchange")
         store = self.emulator.store
         with store.lock:
@@ -131,6 +136,15 @@ class ExchangeService(Service):
                 return _unauthorized(f"The token has no {MANAGE_AS_APP} application permission.")
             if not _has_admin_role(claims):
                 return _forbidden(claims.app.display_name, tenant)
+            return claims, tenant
+
+    def invoke(self, request: Request, tenant_ref: str) -> Response:
+        store = self.emulator.store
+        with store.lock:
+            admitted = self.admitted(request, tenant_ref)
+            if isinstance(admitted, Response):
+                return admitted
+            claims, tenant = admitted
             try:
                 name, parameters = parse_cmdlet_input(self.json_body(request))
             except ValueError as exc:
@@ -152,6 +166,46 @@ class ExchangeService(Service):
             if isinstance(outcome.value, list):
                 return Response(200, self.envelope(request, tenant_ref, outcome.value, outcome.warnings))
             return self.first_page(request, tenant, tenant_ref, name, parameters, outcome.value)
+
+    def batch(self, request: Request, tenant_ref: str) -> Response:
+        behaviour = self.emulator.store.behaviour
+        if not behaviour.get("exchange_batch", True):
+            return plain_error(404, "NotFound", f"No resource at {request.path}.")
+        admitted = self.admitted(request, tenant_ref)
+        if isinstance(admitted, Response):
+            return admitted
+        data = self.json_body(request)
+        items = data.get("requests") if isinstance(data, dict) else None
+        limit = int(behaviour.get("exchange_batch_limit") or 10)
+        if not isinstance(items, list) or not items:
+            return self.error(request, 400, "BadRequest", "Invalid batch payload: 'requests' must be a non-empty array.")
+        if len(items) > limit:
+            return self.error(request, 400, "BadRequest",
+                              f"Invalid batch payload: {len(items)} requests, more than the limit of {limit}.")
+        seen: set[str] = set()
+        for item in items:
+            if not isinstance(item, dict) or not all(item.get(key) for key in ("id", "method", "url")):
+                return self.error(request, 400, "BadRequest",
+                                  "Invalid batch payload: every request needs 'id', 'method' and 'url'.")
+            if str(item["id"]) in seen:
+                return self.error(request, 400, "BadRequest", f"Duplicate request id '{item['id']}' in the batch.")
+            seen.add(str(item["id"]))
+        responses = [self.run_item(request, tenant_ref, item) for item in items]
+        return Response(200, batching.finish(request, responses))
+
+    def run_item(self, outer: Request, tenant_ref: str, item: dict[str, Any]) -> dict[str, Any]:
+        item_id = str(item["id"])
+        url = str(item["url"])
+        method = str(item["method"]).upper()
+        target = url.split("://", 1)[1].partition("/")[2] if "://" in url else url.lstrip("/")
+        if not target.startswith("adminapi/"):
+            target = f"adminapi/beta/{tenant_ref}/{target}"
+        path_text, _, query_text = target.partition("?")
+        if method != "POST" or not path_text.endswith("/InvokeCommand"):
+            error = self.error(outer, 400, "BadRequest", f"Invalid request in batch item '{item_id}': {method} {url}.")
+            return {"id": item_id, "status": 400, "headers": {"Content-Type": "application/json"},
+                    "body": error.body, "_wrote": False}
+        return batching.answer_item(self.emulator, outer, item_id, method, "/" + path_text, query_text, item)
 
     def page_size(self, request: Request) -> int:
         size = int(self.emulator.store.behaviour.get("exchange_page_size") or 1000)

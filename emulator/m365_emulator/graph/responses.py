@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import random
 import uuid
 from typing import Any, Callable
 from urllib.parse import quote, urlencode
 
-from ..core import HttpError, Request, Response, Service, make_request, odata_error
+from ..core import HttpError, Request, Response, Service, batching, odata_error
 from ..identity import Claims, authorize
 from ..state import MFA_STATES, Tenant, User
 from . import models
@@ -530,13 +529,7 @@ class GraphService(Service):
                 raise bad_request(request, f"Write request id : {item_id} does not contain Content-Type header "
                                            "or body.")
         responses = [self.run_item(request, version, item) for item in items]
-        # Graph answers in any order; shuffle so that clients which rely on the order fail here, not live.
-        order = list(range(len(responses)))
-        random.shuffle(order)
-        if len(order) > 1 and order == sorted(order):
-            order.reverse()
-        request.log["wrote"] = any(response.pop("_wrote") for response in responses)
-        return ok({"responses": [responses[index] for index in order]})
+        return ok(batching.finish(request, responses))
 
     def run_item(self, outer: Request, version: str, item: dict[str, Any]) -> dict[str, Any]:
         item_id = str(item["id"])
@@ -548,28 +541,7 @@ class GraphService(Service):
             error = odata_error(outer, 400, "BadRequest", f"Invalid request in batch item '{item_id}': {method} {url}.")
             return {"id": item_id, "status": 400, "headers": {"Content-Type": "application/json"},
                     "body": error.body, "_wrote": False}
-        headers = {str(key): str(value) for key, value in (item.get("headers") or {}).items()}
-        for name in ("authorization", "client-request-id"):
-            if outer.headers.get(name) and not any(key.lower() == name for key in headers):
-                headers[name] = outer.headers[name]
-        body = item.get("body")
-        raw = b"" if body is None else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
-        inner = make_request(method, path, query_text, headers, raw, base_url=outer.origin,
-                             remote_addr=outer.remote_addr or "127.0.0.1")
-        response = self.emulator.dispatch(inner, parent=outer.log.get("seq"))
-        if inner.log.get("tenant") and not outer.log.get("tenant"):
-            outer.log["tenant"] = inner.log["tenant"]
-        result: dict[str, Any] = {
-            "id": item_id,
-            "status": response.status,
-            "headers": {key: value for key, value in response.headers.items()
-                        if key.lower() not in ("content-length", "request-id", "client-request-id")},
-            "_wrote": bool(inner.log.get("wrote")),
-        }
-        if response.body is not None:
-            parsed = response.json()
-            result["body"] = parsed if parsed is not None else response.encoded_body().decode("utf-8", "replace")
-        return result
+        return batching.answer_item(self.emulator, outer, item_id, method, path, query_text, item)
 
     # -- anything else under /v1.0 or /beta ----------------------------------------------------------
     def unknown(self, request: Request, version: str, rest: str = "") -> Response:

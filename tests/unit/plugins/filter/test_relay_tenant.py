@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-import pytest
 
 from ansible.errors import AnsibleFilterError
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 
 class ScriptedServer:
@@ -61,3 +62,29 @@ class ScriptedServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+
+
+def without_exchange_batch(answer):
+    def answer_without_batch(method, path, body, headers):
+        if path.startswith("/adminapi/") and path.endswith("/$batch"):
+            return 404, "Not Found", None
+        return answer(method, path, body, headers)
+
+    return answer_without_batch
+
+
+def with_exchange_batch(answer):
+    """``answer`` plus the admin API's $batch: each item is answered by ``answer`` as the InvokeCommand it
+    carries, and the replies come back in reverse order (clients must match them by id)."""
+    def answer_with_batch(method, path, body, headers):
+        if not (path.startswith("/adminapi/") and path.endswith("/$batch")):
+            return answer(method, path, body, headers)
+        responses = []
+        for item in body["requests"]:
+            status, reply, reply_headers = answer(item["method"], urlsplit(item["url"]).path, item["body"],
+                                                  item.get("headers") or {})
+            responses.append({"id": item["id"], "status": status, "headers": dict(reply_headers or {}),
+                              "body": reply})
+        return 200, {"responses": responses[::-1]}, None
+
+    return answer_with_batch

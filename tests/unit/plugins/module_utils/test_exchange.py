@@ -259,3 +259,124 @@ def test_the_time_estimate_of_many_writes():
     assert write_time_estimate(120) is None
     assert write_time_estimate(121) == 2
     assert write_time_estimate(1000) == 9
+
+
+# -- many cmdlets: the admin API's $batch -----------------------------------------------------------------------
+
+BATCH_PATH = "/adminapi/beta/contoso.onmicrosoft.com/$batch"
+
+
+def mailbox_tenant(switches, item_status=None):
+    """InvokeCommand over a dict of mailbox switches; ``item_status(cmdlet, identity, call)`` may answer instead."""
+    calls = {"n": 0}
+
+    def answer(method, path, body, headers):
+        calls["n"] += 1
+        cmdlet, parameters = body["CmdletInput"]["CmdletName"], body["CmdletInput"]["Parameters"]
+        identity = parameters.get("Identity")
+        scripted = item_status(cmdlet, identity, calls["n"]) if item_status else None
+        if scripted:
+            return scripted
+        if identity not in switches:
+            return exchange_error(404, "Ex6F9304|Microsoft.Exchange.Configuration.Tasks."
+                                       "ManagementObjectNotFoundException|object '%s' not found" % identity)
+        if cmdlet == "Set-CASMailbox":
+            switches[identity] = parameters["SmtpClientAuthenticationDisabled"]
+            return reply([])
+        return reply([{"PrimarySmtpAddress": identity, "SmtpClientAuthenticationDisabled": switches[identity]}])
+
+    return answer
+
+
+def set_calls(identities):
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import CmdletCall
+
+    return [CmdletCall("Set-CASMailbox", {"Identity": identity, "SmtpClientAuthenticationDisabled": False}, identity)
+            for identity in identities]
+
+
+def test_many_cmdlets_go_ten_to_a_batch_first_chunk_alone_and_results_keep_their_order(serve, clients):
+    from scripted_server import with_exchange_batch
+
+    names = ["m%02d@contoso.com" % number for number in range(25)]
+    switches = dict.fromkeys(names, True)
+    server = serve(with_exchange_batch(mailbox_tenant(switches)))
+    _graph, exchange, _events = clients(server.url)
+    results = exchange.invoke_many(set_calls(names + ["ghost@contoso.com"]))
+    assert [result.error for result in results[:25]] == [None] * 25
+    assert isinstance(results[25].error, ExchangeObjectNotFoundError) and results[25].error.identity == "ghost@contoso.com"
+    assert set(switches.values()) == {False}
+    assert [request["path"] for request in server.requests] == [BATCH_PATH] * 3
+    sizes = [len(request["body"]["requests"]) for request in server.requests]
+    assert sizes[0] == 10 and sorted(sizes[1:]) == [6, 10]
+    first = server.requests[0]["body"]["requests"][0]
+    assert first["method"] == "POST" and first["url"].endswith(PATH)
+    assert first["headers"]["X-CmdletName"] == "Set-CASMailbox" and "Authorization" not in first["headers"]
+    assert exchange.batches is True
+
+
+def test_without_the_batch_endpoint_cmdlets_go_one_by_one_and_it_is_not_asked_again(serve, clients):
+    from scripted_server import without_exchange_batch
+
+    names = ["m%02d@contoso.com" % number for number in range(12)]
+    switches = dict.fromkeys(names, True)
+    server = serve(without_exchange_batch(mailbox_tenant(switches)))
+    _graph, exchange, events = clients(server.url)
+    assert all(result.error is None for result in exchange.invoke_many(set_calls(names)))
+    assert exchange.invoke_many(set_calls(names[:3]))
+    paths = [request["path"] for request in server.requests]
+    assert paths == [BATCH_PATH] + [PATH] * 15
+    assert set(switches.values()) == {False} and exchange.batches is False
+    assert "one by one" in events.as_list()[0]["reason"]
+
+
+def test_a_throttled_batch_item_alone_is_sent_again_and_paces_the_writes(serve, clients, sleeps):
+    from scripted_server import with_exchange_batch
+
+    def throttle_once(cmdlet, identity, call):
+        if identity == "m03@contoso.com" and call == 4:
+            return 429, {"error": {"code": "TooManyRequests", "message": "budget"}}, {"Retry-After": "2"}
+        return None
+
+    names = ["m%02d@contoso.com" % number for number in range(5)]
+    switches = dict.fromkeys(names, True)
+    server = serve(with_exchange_batch(mailbox_tenant(switches, throttle_once)))
+    _graph, exchange, _events = clients(server.url)
+    assert all(result.error is None for result in exchange.invoke_many(set_calls(names)))
+    assert [[item["body"]["CmdletInput"]["Parameters"]["Identity"] for item in request["body"]["requests"]]
+            for request in server.requests][1] == ["m03@contoso.com"]
+    assert sleeps == [2.0] and exchange.pacer.paced
+
+
+def test_an_item_refused_for_permission_fails_the_run_not_the_item(serve, clients):
+    from scripted_server import with_exchange_batch
+
+    def forbid(cmdlet, identity, call):
+        return 403, "<html>403 - Forbidden</html>", None
+
+    server = serve(with_exchange_batch(mailbox_tenant({"a@contoso.com": True, "b@contoso.com": True}, forbid)))
+    _graph, exchange, _events = clients(server.url)
+    with pytest.raises(PermissionDeniedError) as refused:
+        exchange.invoke_many(set_calls(["a@contoso.com", "b@contoso.com"]))
+    assert "Exchange.ManageAsApp" in str(refused.value)
+
+
+def test_reads_of_a_few_dozen_mailboxes_go_by_batch_or_by_listing_without_one(serve, clients):
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
+    from scripted_server import with_exchange_batch, without_exchange_batch
+
+    names = ["m%02d@contoso.com" % number for number in range(30)]
+
+    def listing_too(answer):
+        def both(method, path, body, headers):
+            if path.endswith("/InvokeCommand") and "Identity" not in body["CmdletInput"]["Parameters"]:
+                return reply([{"PrimarySmtpAddress": name, "SmtpClientAuthenticationDisabled": True} for name in names])
+            return answer(method, path, body, headers)
+        return both
+
+    for wrap, expected in ((with_exchange_batch, [BATCH_PATH] * 4), (without_exchange_batch, [BATCH_PATH, PATH])):
+        server = serve(wrap(listing_too(mailbox_tenant(dict.fromkeys(names, True)))))
+        _graph, exchange, _events = clients(server.url)
+        lookups = services.read_cas_mailboxes(exchange, names + ["ghost@contoso.com"])
+        assert [lookup.found for lookup in lookups] == [True] * 30 + [False]
+        assert [request["path"] for request in server.requests] == expected

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _compare as compare
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import ExchangeObjectNotFoundError, PermissionDeniedError
@@ -20,6 +21,10 @@ class FakeExchange:
     """Answers Get-CASMailbox from a list of records and records each call."""
 
     concurrency = 4
+    # A service without the admin API's $batch: bulk runs go through invoke() one cmdlet at a time.
+    batches = False
+    invoke_many = ExchangeClient.invoke_many
+    _invoke_one = ExchangeClient._invoke_one
 
     def __init__(self, records):
         self.records = records

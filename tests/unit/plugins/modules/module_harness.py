@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils"))
-from scripted_server import ScriptedServer
+from scripted_server import ScriptedServer, with_exchange_batch, without_exchange_batch
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transport as transport
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
@@ -53,24 +53,37 @@ def not_found(identity):
                           code="NotFound")
 
 
+def sent_bodies(server):
+    """Every request body the server was sent, with the items of each $batch in place of the batch."""
+    for request in server.requests:
+        body = request["body"]
+        if isinstance(body, dict) and isinstance(body.get("requests"), list):
+            for item in body["requests"]:
+                yield item.get("body")
+        else:
+            yield body
+
+
 def cmdlets(server):
-    """``(cmdlet, parameters)`` of every InvokeCommand the server was sent, in order."""
-    return [(request["body"]["CmdletInput"]["CmdletName"], request["body"]["CmdletInput"]["Parameters"])
-            for request in server.requests if isinstance(request["body"], dict) and "CmdletInput" in request["body"]]
+    """``(cmdlet, parameters)`` of every cmdlet the server was sent (alone or in a $batch), in order."""
+    return [(body["CmdletInput"]["CmdletName"], body["CmdletInput"]["Parameters"])
+            for body in sent_bodies(server) if isinstance(body, dict) and "CmdletInput" in body]
 
 
 def writing_cmdlets(server):
     return [(name, parameters) for name, parameters in cmdlets(server) if not name.startswith("Get-")]
 
 
-def scripted_module_factory():
+def scripted_module_factory(exchange_batch=True):
     """``(build, close)``: ``build(answer, check_mode=False, **params) -> (module, server)`` makes a stand-in for
-    M365Module whose clients talk to a ScriptedServer answering with ``answer`` (``module.fail`` raises
-    ModuleFailed); ``close`` stops every server it made."""
+    M365Module whose clients talk to a ScriptedServer answering with ``answer`` (and, with ``exchange_batch``, the
+    admin API's $batch through it; without, $batch gets 404 as from a service that lacks it); ``module.fail``
+    raises ModuleFailed; ``close`` stops every server it made."""
     servers = []
 
     def build(answer, check_mode=False, **params):
-        server = ScriptedServer(answer).__enter__()
+        server = ScriptedServer(with_exchange_batch(answer) if exchange_batch else without_exchange_batch(answer))
+        server.__enter__()
         servers.append(server)
         settings = ConnectionSettings(tenant_id=TENANT, client_id="app", client_secret="secret", graph_url=server.url,
                                       exchange_url=server.url, authority_url=server.url, max_retries=0, timeout=5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import ExchangeClient
 from ansible_collections.m365ops.smtp_auth.plugins.modules import mailbox_smtp_auth
 
 
@@ -13,6 +14,10 @@ class FakeExchange:
     """A tenant of CAS mailboxes; ``clears`` says whether a null write clears the switch."""
 
     concurrency = 4
+    # A service without the admin API's $batch: bulk runs go through invoke() one cmdlet at a time.
+    batches = False
+    invoke_many = ExchangeClient.invoke_many
+    _invoke_one = ExchangeClient._invoke_one
 
     def __init__(self, switches, clears=True):
         self.switches = dict(switches)

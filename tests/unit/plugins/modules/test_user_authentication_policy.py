@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error
 
 from module_harness import ModuleFailed, PolicyTenant, cmdlets, writing_cmdlets
@@ -127,7 +128,7 @@ def test_an_empty_user_list_or_name_is_refused_before_any_request(scripted_modul
 
 
 def test_many_users_are_read_from_one_listing_and_matched_by_name(scripted_module):
-    names = ["relay%02d" % number for number in range(30)]
+    names = ["relay%03d" % number for number in range(services.MAILBOX_BATCH_THRESHOLD + 1)]
     scripted = tenant(**{name: None for name in names})
     users = ["%s@Contoso.com" % name for name in names]
     result, server = run(scripted_module, scripted, policy="Allow Basic SMTP", users=users)
@@ -135,4 +136,16 @@ def test_many_users_are_read_from_one_listing_and_matched_by_name(scripted_modul
     reads = [(name, parameters) for name, parameters in cmdlets(server) if name == "Get-User"]
     assert reads == [("Get-User", {"ResultSize": "Unlimited"})]
     assert all(item["found"] and item["changed"] for item in result["results"])
-    assert len(writing_cmdlets(server)) == 30
+    assert len(writing_cmdlets(server)) == len(names)
+
+
+def test_a_few_dozen_users_are_read_by_identity_ten_to_an_admin_api_batch(scripted_module):
+    names = ["relay%02d" % number for number in range(30)]
+    result, server = run(scripted_module, tenant(**{name: None for name in names}), policy="Allow Basic SMTP",
+                         users=["%s@Contoso.com" % name for name in names])
+
+    batches = [request for request in server.requests if request["path"].endswith("/$batch")]
+    assert [len(request["body"]["requests"]) for request in batches] == [10] * 6  # 3 of Get-User, 3 of Set-User
+    assert sorted(parameters["Identity"] for name, parameters in cmdlets(server) if name == "Get-User") == \
+        sorted("%s@Contoso.com" % name for name in names)
+    assert all(item["found"] and item["changed"] for item in result["results"])
