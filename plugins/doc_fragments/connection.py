@@ -102,8 +102,9 @@ options:
     default: 300
   concurrency:
     description:
-      - How many requests a task keeps in flight at once per service - Exchange Online cmdlets when mailboxes are
-        read or changed one by one, and Microsoft Graph C($batch) requests of up to 20 operations each.
+      - How many requests a task keeps in flight at once per service - Exchange Online admin API C($batch)
+        requests of up to 10 cmdlets each (or single cmdlets where the service does not answer C($batch)), and
+        Microsoft Graph C($batch) requests of up to 20 operations each.
       - Both services throttle per app and tenant, so more than a handful mostly earns HTTP 429 replies (which are
         retried); raise it against a proxy or on a tenant with a raised throttling budget. From 1 (one at a time)
         to 16.

@@ -50,7 +50,9 @@ attributes:
     description: Shows each mailbox's state before and after.
 notes:
   - "Permissions: Exchange.ManageAsApp and the Exchange Administrator role."
-  - Up to 25 mailboxes are read one by one; more, or O(exclusive=true), read the tenant's whole mailbox list once.
+  - Up to 200 mailboxes are read and changed 10 cmdlets to an Exchange admin API C($batch) request; more, or
+    O(exclusive=true), are read from the tenant's whole mailbox list, fetched once. Where the service does not
+    answer C($batch), cmdlets go one by one (and more than 25 mailboxes are read from the list).
   - Whether Exchange Online clears the switch when sent an empty value (V(inherit)) through its admin API is not
     documented. The module reads the mailbox again after clearing it and fails clearly if the switch was not cleared.
 seealso:

@@ -50,7 +50,9 @@ attributes:
     description: Shows each user's policy before and after (null is none of their own).
 notes:
   - "Permissions: Exchange.ManageAsApp and the Exchange Administrator role."
-  - Up to 25 users are read one by one; more read the tenant's whole user list once.
+  - Up to 200 users are read 10 cmdlets to an Exchange admin API C($batch) request (one by one, up to 25, where
+    the service does not answer C($batch)); more read the tenant's whole user list once. Changes go 10 to a
+    C($batch) the same way.
   - C(Get-User) may show the policy by name or by distinguished name (C(CN=<name>,...)); both are compared by name.
   - Whether Exchange Online clears the policy when sent an empty value through its admin API is not documented.
     The module reads the users again after clearing and fails clearly for any whose policy is still set.

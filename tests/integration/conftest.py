@@ -168,8 +168,9 @@ def _entries(source):
 
 
 def writes(source):
-    """Requests that changed tenant state, from the emulator's log or one task's slice of it."""
-    return [entry for entry in _entries(source) if entry.get("wrote")]
+    """Requests that changed tenant state, from the emulator's log or one task's slice of it. A $batch is logged
+    beside its items, and those are the writes: the batch itself is not counted."""
+    return [entry for entry in _entries(source) if entry.get("wrote") and not entry["path"].endswith("/$batch")]
 
 
 def writing_requests(source):

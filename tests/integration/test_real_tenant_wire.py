@@ -13,9 +13,9 @@ from m365_emulator import Emulator
 
 from conftest import writing_requests
 
-# More than one page of Get-CASMailbox (1,000 a page), and more mailboxes asked for than are read one by one.
+# More than one page of Get-CASMailbox (1,000 a page), and more mailboxes asked for than are read by identity.
 BULK_MAILBOXES = 1200
-ASKED = ["device%05d@contoso.onmicrosoft.com" % number for number in range(1, 31)]
+ASKED = ["device%05d@contoso.onmicrosoft.com" % number for number in range(1, 202)]
 
 
 @pytest.fixture(scope="module")

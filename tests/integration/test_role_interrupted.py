@@ -20,7 +20,7 @@ from m365_emulator import Emulator
 
 from test_role_relay_accounts import ROOT, recap, run_playbook, tenants_inventory, users, writes
 
-GENERATED = 60
+GENERATED = 400
 # Enough added latency that the mailbox step is still writing when the run is killed after its first write.
 LATENCY_MS = 60
 KILL_DEADLINE = 120

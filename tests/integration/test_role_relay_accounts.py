@@ -17,6 +17,8 @@ import yaml
 
 from m365_emulator import Emulator
 
+from conftest import writes
+
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "playbooks" / "inventory" / "emulator"
 
@@ -68,10 +70,6 @@ def users(emulator, tenant_name):
         snapshot = emulator.store.snapshot()
     tenant = next(tenant for tenant in snapshot["tenants"] if tenant["name"] == tenant_name)
     return tenant, {user["user_principal_name"]: user for user in tenant["users"]}
-
-
-def writes(emulator):
-    return [entry for entry in emulator.request_log if entry.get("wrote")]
 
 
 def test_one_play_converges_two_tenants_and_a_second_run_changes_nothing(emulator, tmp_path):

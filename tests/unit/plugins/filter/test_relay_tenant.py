@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_mailboxes import relay_mailboxes
