@@ -56,14 +56,11 @@ class BatchRunner:
     def chunks(self, count):
         return [list(range(start, min(start + self.size, count))) for start in range(0, count, self.size)]
 
-    def run(self, count, send, settle, describe, concurrency, first_alone=False, throttled=None):
-        """One result per request, in the order given. ``first_alone`` sends the first chunk before the others
-        (a caller that does not yet know whether the endpoint exists learns it from one request).
-        ``throttled(seconds)``, when given, hears of each wait for throttled items before it starts."""
+    def run(self, count, send, settle, describe, concurrency, throttled=None):
+        """One result per request, in the order given. ``throttled(seconds)``, when given, hears of each wait for
+        throttled items before it starts."""
         results = [None] * count
         chunks = self.chunks(count)
-        if first_alone and chunks:
-            self._run_chunk(chunks.pop(0), results, send, settle, describe, throttled)
         workers = max(1, min(concurrency, len(chunks)))
         if workers == 1:
             for chunk in chunks:

@@ -46,7 +46,8 @@ MORE_RESULTS_WARNING = ("There are more results available than are currently dis
 # 10, each item {"id", "method": "POST", "url": the full InvokeCommand URL, "headers", "body": the CmdletInput},
 # the reply {"responses": [{"id", "body": what InvokeCommand answers}]} matched by id. The service's own limit per
 # batch is not published; 10 is what that caller sends. A service that does not answer $batch that way is found
-# out at the first chunk, and from then on cmdlets go one by one.
+# out by the first chunks (a refused batch ran nothing, so no cmdlet is lost or sent twice), and from then on
+# cmdlets go one by one.
 BATCH_SIZE = 10
 # An outer reply with one of these statuses means the endpoint is missing or refused the batch as such, not that a
 # cmdlet failed: the cmdlets are then sent one by one. 401/403 and throttling are answered as for InvokeCommand.
@@ -156,6 +157,7 @@ class ExchangeClient:
         self.batch_url = "%s/adminapi/beta/%s/$batch" % (settings.exchange_base, settings.tenant_id)
         # Whether the service answers $batch: None until the first chunk tells.
         self.batches = None
+        self._batch_lock = threading.Lock()
         self.runner = BatchRunner("Exchange $batch", BATCH_SIZE, settings, tokens, self.scope, events=events)
         self.events = events
         # Cmdlets in flight at once when a module reads or writes mailboxes one by one.
@@ -246,7 +248,6 @@ class ExchangeClient:
                                                                             error),
             describe=lambda index: ("POST", "%s:%s" % (self.batch_url, calls[index].cmdlet)),
             concurrency=self.concurrency,
-            first_alone=self.batches is None,
             throttled=self.pacer.throttled if writing else None)
 
     def _batch_item(self, index, call):
@@ -274,9 +275,10 @@ class ExchangeClient:
         if response.status_code < 300 and isinstance(items, list):
             self.batches = True
             return {str(item.get("id")): item for item in items if isinstance(item, dict)}
-        if self.batches is None and (response.status_code < 300 or response.status_code in BATCH_MISSING_STATUSES):
-            self.batches = False
-            if self.events is not None:
+        if self.batches is not True and (response.status_code < 300 or response.status_code in BATCH_MISSING_STATUSES):
+            with self._batch_lock:
+                first_to_hear, self.batches = self.batches is None, False
+            if first_to_hear and self.events is not None:
                 self.events.record("POST", self.batch_url, status=response.status_code,
                                    reason="the admin API did not answer $batch; cmdlets are sent one by one")
             raise BatchUnavailable()
