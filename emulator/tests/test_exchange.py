@@ -639,3 +639,16 @@ def test_without_the_batch_switch_the_endpoint_is_not_there(emulator, http, toke
 def test_a_batch_needs_the_same_permission_as_invoke_command(emulator, http, get_token):
     reply = batch(emulator, http, get_token("graph"), [item(emulator, "a", "Get-CASMailbox", {"Identity": "scanner"})])
     assert reply.status_code == 401
+
+
+def test_select_keeps_only_the_properties_asked_for_on_every_page(emulator, http, token):
+    emulator.store.behaviour["exchange_page_size"] = 2
+    url = f"{emulator.base_url}/adminapi/beta/contoso.com/InvokeCommand?$select=PrimarySmtpAddress,emailaddresses"
+    first = invoke(emulator, http, token, "Get-CASMailbox", {"ResultSize": "Unlimited"}, url=url).json()
+    assert {key for row in first["value"] for key in row} == {"PrimarySmtpAddress", "EmailAddresses",
+                                                              "EmailAddresses@odata.type"}
+    assert "$select=PrimarySmtpAddress,emailaddresses" in first["@odata.nextLink"]
+    second = invoke(emulator, http, token, "Get-CASMailbox", {"ResultSize": "Unlimited"},
+                    url=first["@odata.nextLink"]).json()
+    assert second["value"] and all(set(row) <= {"PrimarySmtpAddress", "EmailAddresses", "EmailAddresses@odata.type"}
+                                   for row in second["value"])

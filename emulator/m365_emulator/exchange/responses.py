@@ -3,7 +3,8 @@
 The REST transport behind ExchangeOnlineManagement v3 is undocumented; the shapes here follow what production
 callers of it parse (see docs/architecture.md). Facts that are not confirmed live are behaviour switches in
 ``TenantStore.behaviour``: ``set_response``, ``null_clears_mailbox_switch``, ``exchange_paging``,
-``exchange_page_size``, ``exchange_batch`` and ``exchange_batch_limit``.
+``exchange_page_size``, ``exchange_batch`` and ``exchange_batch_limit``. ``?$select=A,B`` on the URL (as CIPP sends
+it) keeps only those properties of each object, on every page.
 
 ``POST /adminapi/beta/{tenant}/$batch`` takes ``{"requests": [{"id", "method": "POST", "url": the InvokeCommand
 URL (absolute, or relative to the tenant's root), "headers", "body": the CmdletInput}]}`` and answers
@@ -16,6 +17,7 @@ import hashlib
 import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 from ..core import HttpError, Request, Response, Service, batching, plain_error
 from ..identity import Claims, authorize, bearer_challenge
@@ -259,11 +261,20 @@ class ExchangeService(Service):
 
     @staticmethod
     def next_link(request: Request, tenant_ref: str, token: str) -> str:
-        return f"{request.origin}/adminapi/beta/{tenant_ref}/InvokeCommand?$skiptoken={token}"
+        # The link keeps the $select of the request it continues.
+        select = request.args.get("$select")
+        kept = f"$select={quote(select, safe=',')}&" if select else ""
+        return f"{request.origin}/adminapi/beta/{tenant_ref}/InvokeCommand?{kept}$skiptoken={token}"
 
     @staticmethod
     def envelope(request: Request, tenant_ref: str, rows: list[dict[str, Any]], warnings: list[str]) -> dict[str, Any]:
         base = f"{request.origin}/adminapi/beta/{tenant_ref}"
+        select = request.args.get("$select")
+        if select:
+            # Only the properties asked for (case-insensitively), each with its annotation.
+            wanted = {name.strip().lower() for name in select.split(",") if name.strip()}
+            rows = [{key: value for key, value in row.items() if key.split("@", 1)[0].lower() in wanted}
+                    for row in rows]
         return {
             "@odata.context": f"{base}/$metadata#Collection(Exchange.GenericHashTable)",
             "adminapi.warnings@odata.type": COLLECTION_OF_STRING,

@@ -368,7 +368,7 @@ def test_reads_of_a_few_dozen_mailboxes_go_by_batch_or_by_listing_without_one(se
 
     def listing_too(answer):
         def both(method, path, body, headers):
-            if path.endswith("/InvokeCommand") and "Identity" not in body["CmdletInput"]["Parameters"]:
+            if "/InvokeCommand" in path and "Identity" not in body["CmdletInput"]["Parameters"]:
                 return reply([{"PrimarySmtpAddress": name, "SmtpClientAuthenticationDisabled": True} for name in names])
             return answer(method, path, body, headers)
         return both
@@ -378,4 +378,19 @@ def test_reads_of_a_few_dozen_mailboxes_go_by_batch_or_by_listing_without_one(se
         _graph, exchange, _events = clients(server.url)
         lookups = services.read_cas_mailboxes(exchange, names + ["ghost@contoso.com"])
         assert [lookup.found for lookup in lookups] == [True] * 30 + [False]
-        assert [request["path"] for request in server.requests] == expected
+        assert [request["path"].split("?")[0] for request in server.requests] == expected
+
+
+def test_a_tenant_wide_mailbox_listing_asks_only_for_what_is_read_from_it(serve, clients):
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
+
+    server = serve(lambda *args: reply([{"PrimarySmtpAddress": "a@contoso.com", "SmtpClientAuthenticationDisabled": True,
+                                         "OWAEnabled": True}]))
+    _graph, exchange, _events = clients(server.url)
+    [record] = services.list_cas_mailboxes(exchange)
+    path = server.requests[0]["path"]
+    assert path.startswith(PATH + "?$select=")
+    asked = path.split("=", 1)[1].split(",")
+    assert {"SmtpClientAuthenticationDisabled", "PrimarySmtpAddress", "EmailAddresses", "ExternalDirectoryObjectId"} <= set(asked)
+    # A service that ignores $select sends more; what is read from it is the same.
+    assert record["SmtpClientAuthenticationDisabled"] is True

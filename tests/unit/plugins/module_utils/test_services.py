@@ -30,7 +30,7 @@ class FakeExchange:
         self.records = records
         self.calls = []
 
-    def invoke(self, cmdlet, parameters=None, unlimited=False, identity=None):
+    def invoke(self, cmdlet, parameters=None, unlimited=False, identity=None, select=None):
         self.calls.append((cmdlet, dict(parameters or {}), unlimited))
         if parameters and "Identity" in parameters:
             wanted = parameters["Identity"].lower()

@@ -24,7 +24,7 @@ class FakeExchange:
         self.clears = clears
         self.writes = []
 
-    def invoke(self, cmdlet, parameters=None, unlimited=False, identity=None):
+    def invoke(self, cmdlet, parameters=None, unlimited=False, identity=None, select=None):
         parameters = parameters or {}
         if cmdlet == "Set-CASMailbox":
             self.writes.append((parameters["Identity"], parameters["SmtpClientAuthenticationDisabled"]))
