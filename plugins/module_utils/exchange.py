@@ -184,8 +184,9 @@ class ExchangeClient:
 
         ``unlimited`` adds ``ResultSize: Unlimited`` (only for cmdlets that accept it). ``select`` names the only
         properties wanted (``$select`` on the URL, as CIPP sends it in production; a service that ignores it sends
-        every property, which is read the same). ``identity`` is what a not-found error names. A read (Get-*) that comes back with warnings or an expired page raises
-        TruncatedResultError: a partial list would otherwise look like drift.
+        every property, which is read the same). ``identity`` is what a not-found error names. A read (Get-*)
+        that comes back with warnings or an expired page raises TruncatedResultError: a partial list would
+        otherwise look like drift.
         """
         parameters = dict(parameters or {})
         if unlimited:
