@@ -5,8 +5,8 @@ as a separate process with N generated mailboxes and a per-request latency that 
 to Microsoft 365, then measures, side by side in one run:
 
 * reading the SMTP AUTH switch of K declared mailboxes: the collection's strategy (one paged tenant listing
-  when K is large, a few single reads in parallel when small) against a serial ``Get-CASMailbox -Identity``
-  per mailbox, the way a hand-written PowerShell loop does it;
+  when K is large, ``Get-CASMailbox -Identity`` 10 to an admin API ``$batch`` when small) against a serial
+  ``Get-CASMailbox -Identity`` per mailbox, the way a hand-written PowerShell loop does it;
 * reading per-user MFA and licences of K users: Graph ``$batch`` (20 per request, 4 in flight) against one
   GET per user;
 * the memory the tenant-wide listing of N mailboxes takes (tracemalloc peak).
