@@ -577,9 +577,10 @@ def test_the_budget_is_a_sliding_window_per_app():
 
 # -- JSON batch -----------------------------------------------------------------------------------------------
 
-def batch(emulator: Emulator, http, token: str, items: list[dict[str, Any]], tenant: str = "contoso.com"):
+def batch(emulator: Emulator, http, token: str, items: list[dict[str, Any]], tenant: str = "contoso.com",
+          prefer: str = "odata.continue-on-error"):
     return http.post(f"{emulator.base_url}/adminapi/beta/{tenant}/$batch", json={"requests": items},
-                     headers=bearer(token), timeout=30)
+                     headers={**bearer(token), "Prefer": prefer}, timeout=30)
 
 
 def item(emulator: Emulator, item_id: str, cmdlet: str, parameters: dict[str, Any], tenant: str = "contoso.com",
@@ -652,3 +653,12 @@ def test_select_keeps_only_the_properties_asked_for_on_every_page(emulator, http
                     url=first["@odata.nextLink"]).json()
     assert second["value"] and all(set(row) <= {"PrimarySmtpAddress", "EmailAddresses", "EmailAddresses@odata.type"}
                                    for row in second["value"])
+
+
+def test_without_continue_on_error_a_batch_stops_at_the_first_failed_cmdlet(emulator, http, token):
+    items = [item(emulator, "a", "Get-CASMailbox", {"Identity": "ghost@contoso.com"}),
+             item(emulator, "b", "Set-CASMailbox", {"Identity": "scanner@contoso.com",
+                                                   "SmtpClientAuthenticationDisabled": False})]
+    answers = batch(emulator, http, token, items, prefer="odata.maxpagesize=1000").json()["responses"]
+    assert [answer["id"] for answer in answers] == ["a"]
+    assert user(emulator, "scanner@contoso.com").smtp_client_authentication_disabled is True

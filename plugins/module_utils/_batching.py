@@ -14,6 +14,17 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transpor
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error
 
 
+def item_status(reply):
+    """An item's status; when a reply item has none, what its body says (an ``error`` object is a failure)."""
+    try:
+        status = int(reply.get("status") or 0)
+    except (TypeError, ValueError):
+        status = 0
+    if status:
+        return status
+    return 400 if isinstance(reply.get("body"), dict) and "error" in reply["body"] else 200
+
+
 def retry_after_seconds(headers, default):
     """An item's Retry-After in seconds (fractions kept), or ``default`` when it has none or it is not a number."""
     for name, value in (headers or {}).items():
@@ -80,15 +91,19 @@ class BatchRunner:
         while pending:
             token = self.tokens.token(self.scope)  # what the post below carries (the cache answers it)
             replies = send(pending)
-            refused, throttled = [], []
+            refused, throttled, unanswered = [], [], []
             for index in pending:
                 reply = replies.get(str(index))
                 if reply is None:
+                    # A batch that stopped early (at a failed item) did not run the rest: they go again, bounded.
+                    if attempt < self.settings.max_retries:
+                        unanswered.append(index)
+                        continue
                     method, url = describe(index)
                     results[index] = settle(index, 0, {}, None, M365Error(
                         "%s reply had no response for request %s (%s %s)" % (self.label, index, method, url)))
                     continue
-                status = int(reply.get("status") or 0)
+                status = item_status(reply)
                 headers = reply.get("headers") or {}
                 if status == 401 and not renewed:
                     # A token that stopped working mid-run is refused item by item inside a 200 reply, so those
@@ -108,8 +123,9 @@ class BatchRunner:
                 self.tokens.token(self.scope, refused=token)
             if throttled:
                 throttled = self._wait_for(throttled, results, settle, describe, throttled_hook)
+            if throttled or unanswered:
                 attempt += 1
-            pending = refused + [index for index, _status, _seconds in throttled]
+            pending = refused + unanswered + [index for index, _status, _seconds in throttled]
 
     def _wait_for(self, throttled, results, settle, describe, hook):
         """Wait out the longest Retry-After of ``throttled``; returns the items to send again (none when the wait

@@ -265,8 +265,10 @@ class ExchangeClient:
             self.pacer.wait(len(writes))
         # A 429 on the batch itself paces the client's writes as a throttled single write does.
         self._sending.cmdlet = writes[0] if writes else None
+        # odata.continue-on-error, as CIPP sends it: without it an OData batch may stop at the first failed cmdlet
+        # and leave the rest unanswered (those would be sent again, alone).
         headers = {"Accept": "application/json", "X-AnchorMailbox": ANCHOR_MAILBOX % self.settings.tenant_id,
-                   "Prefer": "odata.maxpagesize=%d" % PAGE_SIZE}
+                   "Prefer": "odata.maxpagesize=%d, odata.continue-on-error" % PAGE_SIZE}
         payload = {"requests": [self._batch_item(index, calls[index]) for index in indexes]}
         try:
             response = transport.send_with_token(self.session, self.tokens, self.scope, "POST", self.batch_url,

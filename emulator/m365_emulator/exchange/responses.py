@@ -192,7 +192,14 @@ class ExchangeService(Service):
             if str(item["id"]) in seen:
                 return self.error(request, 400, "BadRequest", f"Duplicate request id '{item['id']}' in the batch.")
             seen.add(str(item["id"]))
-        responses = [self.run_item(request, tenant_ref, item) for item in items]
+        # OData batch semantics: without the odata.continue-on-error preference (which CIPP sends) the service
+        # stops at the first failed item and the rest go unanswered.
+        keep_going = "odata.continue-on-error" in (request.headers.get("prefer") or "").lower()
+        responses = []
+        for item in items:
+            responses.append(self.run_item(request, tenant_ref, item))
+            if responses[-1]["status"] >= 400 and not keep_going:
+                break
         return Response(200, batching.finish(request, responses))
 
     def run_item(self, outer: Request, tenant_ref: str, item: dict[str, Any]) -> dict[str, Any]:

@@ -394,3 +394,34 @@ def test_a_tenant_wide_mailbox_listing_asks_only_for_what_is_read_from_it(serve,
     assert {"SmtpClientAuthenticationDisabled", "PrimarySmtpAddress", "EmailAddresses", "ExternalDirectoryObjectId"} <= set(asked)
     # A service that ignores $select sends more; what is read from it is the same.
     assert record["SmtpClientAuthenticationDisabled"] is True
+
+
+def test_cmdlets_a_batch_left_unanswered_are_sent_again_and_an_error_without_a_status_is_an_error(serve, clients):
+    names = ["m%d@contoso.com" % number for number in range(4)]
+    switches = dict.fromkeys(names, True)
+    tenant = mailbox_tenant(switches)
+    calls = {"n": 0}
+
+    def answer(method, path, body, headers):
+        if not path.endswith("/$batch"):
+            return tenant(method, path, body, headers)
+        calls["n"] += 1
+        assert "odata.continue-on-error" in headers["Prefer"]
+        responses = []
+        for item in body["requests"]:
+            status, reply_body, _headers = tenant("POST", item["url"], item["body"], {})
+            if item["body"]["CmdletInput"]["Parameters"]["Identity"] == "ghost@contoso.com":
+                responses.append({"id": item["id"], "body": reply_body})  # no status: the body says it failed
+            else:
+                responses.append({"id": item["id"], "status": status, "body": reply_body})
+            if calls["n"] == 1 and len(responses) == 2:
+                break  # the batch stopped early: the rest were not run
+        return 200, {"responses": responses}, None
+
+    server = serve(answer)
+    _graph, exchange, _events = clients(server.url)
+    results = exchange.invoke_many(set_calls(names + ["ghost@contoso.com"]))
+    assert [result.error for result in results[:4]] == [None] * 4
+    assert isinstance(results[4].error, ExchangeObjectNotFoundError)
+    assert set(switches.values()) == {False}
+    assert len(server.requests) == 2
