@@ -425,3 +425,20 @@ def test_cmdlets_a_batch_left_unanswered_are_sent_again_and_an_error_without_a_s
     assert isinstance(results[4].error, ExchangeObjectNotFoundError)
     assert set(switches.values()) == {False}
     assert len(server.requests) == 2
+
+
+def test_a_listing_refused_for_its_select_is_read_again_with_every_property(serve, clients):
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
+
+    def answer(method, path, body, headers):
+        if "$select=" in path:
+            return exchange_error(400, "Ex0|Microsoft.Exchange.Admin.OData.Core.ODataServiceException|"
+                                       "Could not find a property named 'Alias'.")
+        return reply([{"PrimarySmtpAddress": "a@contoso.com", "SmtpClientAuthenticationDisabled": False}])
+
+    server = serve(answer)
+    _graph, exchange, events = clients(server.url)
+    [record] = services.list_cas_mailboxes(exchange)
+    assert record["SmtpClientAuthenticationDisabled"] is False
+    assert [request["path"].split("?")[0] for request in server.requests] == [PATH, PATH]
+    assert "$select refused" in events.as_list()[-1]["reason"]
