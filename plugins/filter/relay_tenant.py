@@ -90,7 +90,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_connector_problems import relay_connector_problems
 from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_mailboxes import relay_mailboxes
 from ansible_collections.m365ops.smtp_auth.plugins.filter.relay_plan import relay_plan
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils._relay_app import is_guid
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import is_guid
 
 EMPTY = ("relay_accounts_mailboxes is empty: no relay mailbox is declared. Declare them, or set "
          "relay_accounts_allow_empty to true if this tenant must have none.")

@@ -4,8 +4,8 @@
 
 """What the automation app must hold for each step of the relay_accounts role, and whether its tokens show it.
 
-The needs are named by the keys of ``_services.PERMISSIONS`` (the one permission table), so a step's needs and
-the 403 message of the operation that would fail say the same thing. The check reads the app-only tokens' own
+The needs are named by the keys of ``PERMISSIONS`` below (the one permission table, which the clients' 403
+messages use too), so a step's needs and the 403 message of the operation that would fail say the same thing. The check reads the app-only tokens' own
 claims: ``roles`` (application permissions of the token's resource) and ``wids`` (directory role template ids).
 Nothing here verifies a token: it was just issued to this process by Entra ID, and only its payload is read.
 """
@@ -17,7 +17,29 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils._services import PERMISSIONS
+# What each read and write needs, named in errors and in "unreadable" findings. One table for every module;
+# it lives here, apart from the clients, so that the role's plan (a filter on the controller) reads it without the
+# HTTP stack.
+PERMISSIONS = {
+    "security_defaults_read": "Policy.Read.All",
+    # The least privileged permission (Graph v1.0 reference); the older pair still works and is named second.
+    "security_defaults_write": ("Policy.ReadWrite.SecurityDefaults (or the older pair Policy.Read.All and "
+                                "Policy.ReadWrite.ConditionalAccess)"),
+    "mfa_read": "Policy.Read.All",
+    "mfa_write": "Policy.ReadWrite.AuthenticationMethod",
+    "user_read": "User.Read.All",
+    "conditional_access_read": "Policy.Read.All",
+    "group_membership_read": "GroupMember.Read.All",
+    # Without it Graph still lists the roles, but as bare ids with roleTemplateId null ("limited information").
+    "role_membership_read": "RoleManagement.Read.Directory (or Directory.Read.All)",
+    "exchange": "Exchange.ManageAsApp (Office 365 Exchange Online) and the Exchange Administrator role",
+    # The relay app's enterprise application and its consent (Graph).
+    "service_principal_read": "Application.Read.All",
+    # Graph v1.0 "Grant an appRoleAssignment to a service principal": both, least privileged.
+    "app_role_assignment_write": "AppRoleAssignment.ReadWrite.All and Application.Read.All",
+    # Sign-in logs also need an Entra ID P1 or P2 licence in the tenant.
+    "sign_in_read": "AuditLog.Read.All",
+}
 
 EXCHANGE = "exchange"
 EXCHANGE_APP_PERMISSION = "Exchange.ManageAsApp"

@@ -16,7 +16,7 @@ import re
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import NotFoundError
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import CmdletCall as Command
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._cmdlets import CmdletCall as Command
 
 SWITCH_PREFIX = "AllowBasicAuth"
 SMTP_SWITCH = "AllowBasicAuthSmtp"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils._auth_policies import Command
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._cmdlets import CmdletCall as Command
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import NotFoundError
 
 CONNECTOR_TYPE = "OnPremises"

@@ -11,10 +11,10 @@ the readiness check can read the same facts the modules write. Internal to this 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _services as services
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import is_guid
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error, NotFoundError
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchRequest
 
@@ -26,14 +26,9 @@ FULL_ACCESS = "FullAccess"
 SEND_AS = "SendAs"
 ACCESS_RIGHTS = (FULL_ACCESS, SEND_AS)
 
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 # Keys of a Get-ServicePrincipal record that a permission entry may show as its trustee (which one Exchange
 # shows is not confirmed, so every one of them counts).
 _PRINCIPAL_NAME_KEYS = ("Identity", "Name", "DisplayName", "ObjectId", "AppId", "ServiceId")
-
-
-def is_guid(value):
-    return isinstance(value, str) and bool(_GUID.match(value))
 
 
 def guid_problems(params, *options):

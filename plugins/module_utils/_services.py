@@ -14,8 +14,10 @@ from urllib.parse import quote
 from dataclasses import dataclass, field
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._batching import map_concurrently
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._app_permissions import PERMISSIONS
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._cmdlets import CmdletCall
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import M365Error, NotFoundError
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import BatchUnavailable, CmdletCall
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import BatchUnavailable
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.graph import BatchRequest
 
 SECURITY_DEFAULTS_PATH = "policies/identitySecurityDefaultsEnforcementPolicy"
@@ -34,28 +36,6 @@ MAILBOX_BATCH_THRESHOLD = 200
 LICENSE_LISTING_THRESHOLD = 400
 USERS_PAGE_MAX = 999
 LICENSE_FIELDS = "id,userPrincipalName,assignedPlans"
-
-# What each read and write needs, named in errors and in "unreadable" findings. One table for every module.
-PERMISSIONS = {
-    "security_defaults_read": "Policy.Read.All",
-    # The least privileged permission (Graph v1.0 reference); the older pair still works and is named second.
-    "security_defaults_write": ("Policy.ReadWrite.SecurityDefaults (or the older pair Policy.Read.All and "
-                                "Policy.ReadWrite.ConditionalAccess)"),
-    "mfa_read": "Policy.Read.All",
-    "mfa_write": "Policy.ReadWrite.AuthenticationMethod",
-    "user_read": "User.Read.All",
-    "conditional_access_read": "Policy.Read.All",
-    "group_membership_read": "GroupMember.Read.All",
-    # Without it Graph still lists the roles, but as bare ids with roleTemplateId null ("limited information").
-    "role_membership_read": "RoleManagement.Read.Directory (or Directory.Read.All)",
-    "exchange": "Exchange.ManageAsApp (Office 365 Exchange Online) and the Exchange Administrator role",
-    # The relay app's enterprise application and its consent (Graph).
-    "service_principal_read": "Application.Read.All",
-    # Graph v1.0 "Grant an appRoleAssignment to a service principal": both, least privileged.
-    "app_role_assignment_write": "AppRoleAssignment.ReadWrite.All and Application.Read.All",
-    # Sign-in logs also need an Entra ID P1 or P2 licence in the tenant.
-    "sign_in_read": "AuditLog.Read.All",
-}
 
 # The enabled service plans that give a user an Exchange Online mailbox. ``service: "exchange"`` alone is not
 # enough: Defender for Office 365, Bookings, records management, Exchange Foundation and others carry it too and

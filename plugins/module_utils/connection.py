@@ -68,6 +68,10 @@ _URL_OPTIONS = (("authority_url", "M365_AUTHORITY_URL"), ("graph_url", "M365_GRA
                 ("exchange_url", "M365_EXCHANGE_URL"))
 
 
+def is_guid(value):
+    return isinstance(value, str) and bool(_GUID.match(value))
+
+
 def env_fallback(*names, **_options):
     """Ansible's env_fallback, except that an empty variable counts as unset: an AWX credential injector sets
     every variable of its type, empty for an input the credential leaves blank (a secret when the app signs in

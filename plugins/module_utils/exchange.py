@@ -113,18 +113,6 @@ def strip_annotations(record):
 
 
 @dataclass
-class CmdletCall:
-    """One cmdlet with its parameters; ``identity`` is what a not-found error names."""
-
-    cmdlet: str
-    parameters: dict = field(default_factory=dict)
-    identity: str | None = None
-
-    def run(self, exchange):
-        return exchange.invoke(self.cmdlet, self.parameters, identity=self.identity)
-
-
-@dataclass
 class CmdletResult:
     """What one cmdlet of a bulk run returned: its objects, or the error about that object (not found, refused
     by the cmdlet, a read cut short). Errors about the run itself (permission, throttling, transport) are raised."""

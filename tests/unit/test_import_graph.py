@@ -172,6 +172,37 @@ def test_the_emulator_core_imports_no_service():
     assert not leaks, "\n".join(leaks)
 
 
+def reachable(graph, start):
+    """start -> the path (list of names) by which each internal module is first reached from it."""
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        name = queue.pop(0)
+        for target in sorted(graph.get(name, {})):
+            if target not in paths:
+                paths[target] = paths[name] + [target]
+                queue.append(target)
+    return paths
+
+
+# The HTTP clients and what loads requests or msal: only modules (run as their own processes) need them.
+CLIENT_MODULES = tuple(COLLECTION_PACKAGE + ".plugins.module_utils." + name
+                       for name in ("_transport", "_auth", "graph", "exchange", "module_base", "_services"))
+
+
+def test_the_plugins_that_run_on_the_controller_load_no_http_client():
+    """The role's filters and its report action run in Ansible's own worker processes, once per task; loading the
+    HTTP stack there costs each such task more time than its checks take."""
+    modules = modules_of(ROOT / "plugins", COLLECTION_PACKAGE + ".plugins")
+    graph = import_graph(modules)
+    controller = [name for name in modules if name.startswith((COLLECTION_PACKAGE + ".plugins.filter.",
+                                                               COLLECTION_PACKAGE + ".plugins.action."))]
+    assert controller
+    leaks = [" -> ".join(path) for name in sorted(controller)
+             for target, path in reachable(graph, name).items() if target in CLIENT_MODULES]
+    assert not leaks, "a controller-side plugin reaches an HTTP client:\n" + "\n".join(leaks)
+
+
 # -- the checks themselves, on a made-up package ---------------------------------------------------------
 
 def write(directory, files):

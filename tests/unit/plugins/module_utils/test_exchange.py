@@ -289,7 +289,7 @@ def mailbox_tenant(switches, item_status=None):
 
 
 def set_calls(identities):
-    from ansible_collections.m365ops.smtp_auth.plugins.module_utils.exchange import CmdletCall
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils._cmdlets import CmdletCall
 
     return [CmdletCall("Set-CASMailbox", {"Identity": identity, "SmtpClientAuthenticationDisabled": False}, identity)
             for identity in identities]
