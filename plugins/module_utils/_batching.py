@@ -25,15 +25,23 @@ def item_status(reply):
     return 400 if isinstance(reply.get("body"), dict) and "error" in reply["body"] else 200
 
 
+def header(headers, name):
+    """One header of a batch item or a reply (a plain dict there), whatever its case; None when absent."""
+    for key, value in (headers or {}).items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
 def retry_after_seconds(headers, default):
     """An item's Retry-After in seconds (fractions kept), or ``default`` when it has none or it is not a number."""
-    for name, value in (headers or {}).items():
-        if name.lower() == "retry-after":
-            try:
-                return max(float(value), 0.0)
-            except (TypeError, ValueError):
-                return default
-    return default
+    value = header(headers, "Retry-After")
+    if value is None:
+        return default
+    try:
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
+        return default
 
 
 def map_concurrently(items, function, concurrency):

@@ -23,3 +23,12 @@ class CmdletCall:
 
     def run(self, exchange):
         return exchange.invoke(self.cmdlet, self.parameters, identity=self.identity)
+
+    @property
+    def body(self):
+        return cmdlet_input(self.cmdlet, self.parameters)
+
+
+def cmdlet_input(cmdlet, parameters):
+    """The JSON body of one InvokeCommand request, alone or as a $batch item."""
+    return {"CmdletInput": {"CmdletName": cmdlet, "Parameters": dict(parameters or {})}}

@@ -90,10 +90,6 @@ class RetryEvents:
         with self._lock:
             return [dict(event) for event in self._events]
 
-    @property
-    def throttled(self):
-        return any(event.get("status") in THROTTLING_STATUSES for event in self.as_list())
-
     def __len__(self):
         with self._lock:
             return len(self._events)

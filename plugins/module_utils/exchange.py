@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _transport as transport
-from ansible_collections.m365ops.smtp_auth.plugins.module_utils._batching import BatchRunner, map_concurrently
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._batching import BatchRunner, header, map_concurrently
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._cmdlets import cmdlet_input
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     AuthenticationError,
     ExchangeCommandError,
@@ -128,13 +129,6 @@ class BatchUnavailable(Exception):
     """The service does not answer the admin API's $batch; the cmdlets may be sent one by one instead."""
 
 
-def _header(headers, name):
-    for key, value in (headers or {}).items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
 class ExchangeClient:
     def __init__(self, session, tokens, settings, events=None):
         self.session = session
@@ -179,7 +173,7 @@ class ExchangeClient:
         parameters = dict(parameters or {})
         if unlimited:
             parameters["ResultSize"] = "Unlimited"
-        body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}}
+        body = cmdlet_input(cmdlet, parameters)
         identity = identity or parameters.get("Identity")
         if select:
             # Which properties the admin API's $select accepts for each cmdlet is not published: a listing refused
@@ -256,7 +250,7 @@ class ExchangeClient:
         headers = self._headers(call.cmdlet)
         headers["Content-Type"] = "application/json"
         return {"id": str(index), "method": "POST", "url": self.url, "headers": headers,
-                "body": {"CmdletInput": {"CmdletName": call.cmdlet, "Parameters": dict(call.parameters or {})}}}
+                "body": call.body}
 
     def _post_batch(self, calls, indexes):
         writes = [calls[index].cmdlet for index in indexes if is_write(calls[index].cmdlet)]
@@ -303,9 +297,8 @@ class ExchangeClient:
                 error = M365Error("%s in tenant %s: HTTP %s with a body that is not JSON"
                                   % (call.cmdlet, self.settings.tenant_id, status), status=status)
             else:
-                request = {"CmdletInput": {"CmdletName": call.cmdlet, "Parameters": dict(call.parameters or {})}}
                 try:
-                    return CmdletResult(self._collect(call.cmdlet, body, request, call.identity))
+                    return CmdletResult(self._collect(call.cmdlet, body, call.body, call.identity))
                 except ITEM_ERRORS as item_error:
                     error = item_error
         if isinstance(error, ITEM_ERRORS):
@@ -338,7 +331,7 @@ class ExchangeClient:
 
     def _error(self, cmdlet, status, headers, text_body, decoded, identity):
         tenant = self.settings.tenant_id
-        request_id = _header(headers, "request-id") or _header(headers, "client-request-id")
+        request_id = header(headers, "request-id") or header(headers, "client-request-id")
         error = decoded.get("error") if isinstance(decoded, dict) else None
         error = error if isinstance(error, dict) else {}
         outer = error.get("message") or plain_text(text_body) or "HTTP %s" % status
@@ -361,7 +354,7 @@ class ExchangeClient:
                                          operation=cmdlet)
         if status in transport.THROTTLING_STATUSES:
             return retries_exhausted("Exchange Online", "%s in tenant %s" % (cmdlet, tenant), status, text or outer,
-                                     code=code, request_id=request_id, retry_after=_header(headers, "Retry-After"))
+                                     code=code, request_id=request_id, retry_after=header(headers, "Retry-After"))
         if status == 400 and "pagination" in (outer + " " + (text or "")).lower():
             return TruncatedResultError(
                 "%s in tenant %s could not fetch its next page (%s); the result would be incomplete, so "
