@@ -17,6 +17,7 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils.errors import (
     AuthenticationError,
     M365Error,
 )
+from ansible_collections.m365ops.smtp_auth.plugins.module_utils._batching import map_concurrently
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils._transport import transport_error
 
 MSAL_IMPORT_ERROR = None
@@ -151,7 +152,10 @@ class TokenProvider:
         self.settings = settings
         self.session = session
         self._app = None
+        # One lock for the MSAL app and the cache files, one per scope for asking: two threads that want the same
+        # token send one request, and tokens of different resources are asked for at once.
         self._lock = threading.Lock()
+        self._scope_locks = {}
         self._http_mapping = None
         self._http_snapshot = None
 
@@ -198,14 +202,22 @@ class TokenProvider:
         return mapping
 
     def _save_cache(self):
-        """Write the cache files again when MSAL changed them."""
+        """Write the cache files again when MSAL changed them.
+
+        MSAL changes its caches while it asks for a token, outside this provider's lock (tokens of several
+        resources are asked for at once): the changed flag is cleared before the cache is read, so a token added
+        meanwhile sets it again and is written by its own thread, and the discovery answers are copied before
+        they are pickled.
+        """
         cache = self._app.token_cache if self._app is not None else None
         if self.settings.token_cache and getattr(cache, "has_state_changed", False):
-            _write_private(self.settings.token_cache, cache.serialize().encode("utf-8"), "token_cache")
             cache.has_state_changed = False
-        if self._http_snapshot is not None and self._http_mapping != self._http_snapshot:
-            _write_private(self.settings.token_cache + HTTP_CACHE_SUFFIX, pickle.dumps(self._http_mapping), "token_cache")
-            self._http_snapshot = dict(self._http_mapping)
+            _write_private(self.settings.token_cache, cache.serialize().encode("utf-8"), "token_cache")
+        if self._http_snapshot is not None:
+            current = dict(self._http_mapping)
+            if current != self._http_snapshot:
+                _write_private(self.settings.token_cache + HTTP_CACHE_SUFFIX, pickle.dumps(current), "token_cache")
+                self._http_snapshot = current
 
     def _application(self):
         if self._app is None:
@@ -258,6 +270,8 @@ class TokenProvider:
         """
         with self._lock:
             app = self._application()
+            scope_lock = self._scope_locks.setdefault(scope, threading.Lock())
+        with scope_lock:
             if refused:
                 for entry in list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                     if entry.get("secret") == refused:
@@ -275,7 +289,16 @@ class TokenProvider:
                                 % (self.settings.authority, self.settings.client_id, self.settings.tenant_id,
                                    error), status=getattr(error, "status_code", None)) from error
             if "access_token" in reply:
-                self._save_cache()
+                with self._lock:
+                    self._save_cache()
         if "access_token" not in reply:
             raise AuthenticationError.from_token_reply(reply, self.settings.tenant_id, self.settings.client_id)
         return reply["access_token"]
+
+    def tokens(self, scopes):
+        """Tokens for several resources, asked for at once (a run that needs Graph and Exchange Online waits for one
+        round trip, not two); in the order of ``scopes``."""
+        scopes = list(scopes)
+        with self._lock:
+            self._application()  # the authority's discovery, once, before the requests
+        return map_concurrently(scopes, self.token, len(scopes))

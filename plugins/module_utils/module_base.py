@@ -104,6 +104,10 @@ class M365Module:
         """An app-only token for ``scope``; credentials are checked first when the module did not require them."""
         return self._connect()[1].token(scope)
 
+    def tokens(self, scopes):
+        """App-only tokens for several scopes, asked for at once; in the order given."""
+        return self._connect()[1].tokens(scopes)
+
     @property
     def graph(self):
         if self._graph is None:

@@ -160,11 +160,14 @@ from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _app_perm
 from ansible_collections.m365ops.smtp_auth.plugins.module_utils.module_base import M365Module
 
 
-def grants(module, needs, exchange):
-    if not permissions.needs_resource(needs, exchange):
-        return permissions.Grants(frozenset(), None, True)
-    endpoints = module.settings.endpoints
-    return permissions.Grants.from_token(module.token(endpoints.exchange_scope if exchange else endpoints.graph_scope))
+def grants(module, needs):
+    """The Graph and the Exchange Online grants, read from tokens of the resources the needs name (asked for at
+    once: a run that needs both waits for one round trip)."""
+    scopes = {False: module.settings.endpoints.graph_scope, True: module.settings.endpoints.exchange_scope}
+    wanted = [exchange for exchange in (False, True) if permissions.needs_resource(needs, exchange)]
+    tokens = dict(zip(wanted, module.tokens([scopes[exchange] for exchange in wanted])))
+    return [permissions.Grants.from_token(tokens[exchange]) if exchange in tokens
+            else permissions.Grants(frozenset(), None, True) for exchange in (False, True)]
 
 
 def report(module):
@@ -173,7 +176,7 @@ def report(module):
     if unknown_keys:
         module.fail("unknown permission keys in needs: %s; known: %s"
                     % (", ".join(unknown_keys), ", ".join(sorted(permissions.KNOWN_NEEDS))))
-    graph, exchange = grants(module, needs, exchange=False), grants(module, needs, exchange=True)
+    graph, exchange = grants(module, needs)
     checks = permissions.evaluate(needs, graph, exchange)
     for line in permissions.describe(checks, "unknown", with_reason=True):
         module.warn("Tenant %s: cannot tell whether app %s holds %s"

@@ -95,3 +95,58 @@ def test_token_endpoint_failing_with_5xx_is_a_clear_error_not_a_traceback():
             provider.token("https://graph.microsoft.com/.default")
     assert "failed to issue a token" in str(raised.value)
     assert tenant["id"] in str(raised.value)
+
+
+def emulator_settings(emulator):
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
+
+    tenant = emulator.connection_info()["tenants"][0]
+    app = tenant["apps"][0]
+    return ConnectionSettings.from_params(dict(
+        tenant_id=tenant["id"], client_id=app["client_id"], client_secret=app["secret"], cloud="global",
+        authority_url=emulator.base_url, graph_url=emulator.base_url, exchange_url=emulator.base_url,
+        ca_path=emulator.ca_path, validate_certs=True, timeout=10, max_retries=0))
+
+
+def test_tokens_of_two_resources_are_asked_for_at_once_and_one_scope_is_asked_for_once(tmp_path):
+    import dataclasses
+    import threading
+
+    from m365_emulator.server import Emulator
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth as auth, _transport as transport
+
+    with Emulator(smtp_port=None) as emulator:
+        settings = dataclasses.replace(emulator_settings(emulator), token_cache=str(tmp_path / "tokens.json"))
+        session = transport.build_session(settings)
+        # Each token request waits here for a second one: asked one after the other, the first never gets past.
+        both_in_flight = threading.Barrier(2, timeout=10)
+        token_posts = []
+        post = session.post
+
+        def counting_post(url, *args, **kwargs):
+            if url.endswith("/oauth2/v2.0/token"):
+                token_posts.append(url)
+                if len(token_posts) <= 2:
+                    both_in_flight.wait()
+            return post(url, *args, **kwargs)
+
+        session.post = counting_post
+        provider = auth.TokenProvider(settings, session)
+        scopes = [settings.endpoints.graph_scope, settings.endpoints.exchange_scope]
+        graph, exchange = provider.tokens(scopes)
+        assert graph != exchange and len(token_posts) == 2
+        # Both reached the cache file, though they were added to MSAL's cache at the same time.
+        again = auth.TokenProvider(settings, transport.build_session(settings))
+        again.session.post = lambda url, *args, **kwargs: pytest.fail("asked again for a cached token: %s" % url)
+        assert again.tokens(scopes) == [graph, exchange]
+
+        # Many threads wanting the same token at once: one request (the others find it in the cache).
+        fresh = auth.TokenProvider(dataclasses.replace(settings, token_cache=None), transport.build_session(settings))
+        asked = []
+        fresh.session.post = lambda url, *args, **kwargs: (asked.append(url), post(url, *args, **kwargs))[1]
+        threads = [threading.Thread(target=fresh.token, args=(scopes[0],)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(asked) == 1 and asked[0].endswith("/oauth2/v2.0/token")

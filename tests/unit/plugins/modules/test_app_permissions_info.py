@@ -49,7 +49,11 @@ def run(needs, graph=None, exchange=None):
     def fail(msg, **result):
         raise ModuleFailed(msg, result)
 
-    module = SimpleNamespace(params={"needs": needs}, settings=settings, token=token, warn=warnings.append, fail=fail)
+    def several(scopes):
+        return [token(scope) for scope in scopes]
+
+    module = SimpleNamespace(params={"needs": needs}, settings=settings, tokens=several, warn=warnings.append,
+                             fail=fail)
     return app_permissions_info.report(module), warnings, asked
 
 
