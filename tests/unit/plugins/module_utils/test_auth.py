@@ -144,7 +144,7 @@ def test_tokens_of_two_resources_are_asked_for_at_once_and_one_scope_is_asked_fo
         fresh = auth.TokenProvider(dataclasses.replace(settings, token_cache=None), transport.build_session(settings))
         asked = []
         fresh.session.post = lambda url, *args, **kwargs: (asked.append(url), post(url, *args, **kwargs))[1]
-        threads = [threading.Thread(target=fresh.token, args=(scopes[0],)) for _ in range(4)]
+        threads = [threading.Thread(target=fresh.token, args=(scopes[0],)) for _number in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
