@@ -5,8 +5,9 @@
 """What the automation app must hold for each step of the relay_accounts role, and whether its tokens show it.
 
 The needs are named by the keys of ``PERMISSIONS`` below (the one permission table, which the clients' 403
-messages use too), so a step's needs and the 403 message of the operation that would fail say the same thing. The check reads the app-only tokens' own
-claims: ``roles`` (application permissions of the token's resource) and ``wids`` (directory role template ids).
+messages use too), so a step's needs and the 403 message of the operation that would fail say the same thing.
+The check reads the app-only tokens' own claims: ``roles`` (application permissions of the token's resource) and
+``wids`` (directory role template ids).
 Nothing here verifies a token: it was just issued to this process by Entra ID, and only its payload is read.
 """
 

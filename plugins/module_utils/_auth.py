@@ -299,6 +299,8 @@ class TokenProvider:
         """Tokens for several resources, asked for at once (a run that needs Graph and Exchange Online waits for one
         round trip, not two); in the order of ``scopes``."""
         scopes = list(scopes)
+        if not scopes:
+            return []
         with self._lock:
             self._application()  # the authority's discovery, once, before the requests
         return map_concurrently(scopes, self.token, len(scopes))

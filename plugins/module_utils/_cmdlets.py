@@ -5,7 +5,8 @@
 """One Exchange Online cmdlet as data, apart from the client that sends it.
 
 The checks that run on the controller (the role's filters and its report) read how a cmdlet is built without
-loading the HTTP stack; ``exchange.CmdletCall`` is this class. Internal to this collection.
+loading the HTTP stack; ``ExchangeClient`` runs them (``invoke_many``) and builds its request bodies with
+``cmdlet_input``. Internal to this collection.
 """
 
 from __future__ import annotations

@@ -150,3 +150,15 @@ def test_tokens_of_two_resources_are_asked_for_at_once_and_one_scope_is_asked_fo
         for thread in threads:
             thread.join(timeout=30)
         assert len(asked) == 1 and asked[0].endswith("/oauth2/v2.0/token")
+
+
+def test_no_scopes_ask_nothing():
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils import _auth as auth
+    from ansible_collections.m365ops.smtp_auth.plugins.module_utils.connection import ConnectionSettings
+
+    class NoRequests:
+        def __getattr__(self, name):
+            raise AssertionError("a request was sent for no scope: %s" % name)
+
+    settings = ConnectionSettings(tenant_id="contoso.onmicrosoft.com", client_id="app", client_secret="secret")
+    assert auth.TokenProvider(settings, NoRequests()).tokens([]) == []
